@@ -1,0 +1,135 @@
+"""The actions themselves: clone a dataset, delete experiments, each against a Datadog API it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Protocol, TypeVar
+
+from llmobs_actions.contract import CloneDataset, DeleteExperiments
+from llmobs_actions.datadog import ClonedDataset, DatadogHTTPError, DatadogKeys, DatasetSummary
+from llmobs_actions.failures import AUTH_STATUSES, AuthRejectedError, OutOfTimeError
+from llmobs_actions.messages import parse_timestamp
+from llmobs_actions.observability import logger
+
+T = TypeVar("T")
+# Clocks of Lambda, SQS and Datadog disagree a little; a clone up to this much "older" than the
+# first delivery still counts as ours.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+class DatadogApi(Protocol):
+    def clone_dataset(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, name: str, description: str | None
+    ) -> ClonedDataset: ...
+    def delete_experiments(self, keys: DatadogKeys, experiment_ids: list[str]) -> None: ...
+    def find_datasets_by_name(self, keys: DatadogKeys, project_id: str, name: str) -> list[DatasetSummary]: ...
+
+
+class KeySource(Protocol):
+    def current(self) -> DatadogKeys: ...
+    def refresh(self, rejected: DatadogKeys) -> DatadogKeys: ...
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What this try knows about earlier tries of the same message."""
+
+    has_time: Callable[[], bool]
+    may_have_run_before: bool = False
+    first_try_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    summary: str
+    details: dict[str, object] = field(default_factory=dict)
+
+
+class ActionRunner:
+    def __init__(self, datadog: DatadogApi, keys: KeySource, delete_chunk_size: int) -> None:
+        self._datadog = datadog
+        self._keys = keys
+        self._chunk = delete_chunk_size
+
+    def run(self, action: CloneDataset | DeleteExperiments, attempt: Attempt) -> ActionResult:
+        if isinstance(action, CloneDataset):
+            return self._clone(action, attempt)
+        return self._delete(action, attempt)
+
+    def _clone(self, action: CloneDataset, attempt: Attempt) -> ActionResult:
+        if action.dry_run:
+            logger.info(
+                "dry run: would clone dataset",
+                extra={"project_id": action.project_id, "dataset_id": action.dataset_id, "name": action.name},
+            )
+            return ActionResult(f"dry run: would clone {action.dataset_id} as {action.name!r}", {"dry_run": True})
+        if attempt.may_have_run_before:
+            adopted = self._earlier_clone(action, attempt)
+            if adopted is not None:
+                logger.info("adopted the dataset an earlier attempt created", extra={"new_dataset_id": adopted.id})
+                return ActionResult(f"cloned earlier as {adopted.id}", {"new_dataset_id": adopted.id, "adopted": True})
+        cloned = self._call(
+            attempt,
+            lambda keys: self._datadog.clone_dataset(
+                keys, action.project_id, action.dataset_id, action.name, action.description
+            ),
+        )
+        if cloned.missing:
+            # The clone happened; retrying would make a second one. Say what drifted and move on.
+            logger.warning(
+                "clone succeeded but Datadog's answer lacked expected fields",
+                extra={"missing_fields": list(cloned.missing)},
+            )
+        logger.info("dataset cloned", extra={"new_dataset_id": cloned.id, "current_version": cloned.current_version})
+        return ActionResult(
+            f"cloned {action.dataset_id} as {cloned.id}",
+            {"new_dataset_id": cloned.id, "current_version": cloned.current_version},
+        )
+
+    def _earlier_clone(self, action: CloneDataset, attempt: Attempt) -> DatasetSummary | None:
+        """A dataset with the target name created since the first try is the one that try made."""
+        if attempt.first_try_at is None:
+            return None
+        since = attempt.first_try_at - CLOCK_SKEW
+        candidates = self._call(
+            attempt, lambda keys: self._datadog.find_datasets_by_name(keys, action.project_id, action.name)
+        )
+        ours = [(created, c) for c in candidates if (created := parse_timestamp(c.created_at)) and created >= since]
+        return min(ours, key=lambda pair: pair[0])[1] if ours else None
+
+    def _delete(self, action: DeleteExperiments, attempt: Attempt) -> ActionResult:
+        ids = action.experiment_ids
+        if action.dry_run:
+            logger.info("dry run: would delete experiments", extra={"experiment_ids": ids})
+            return ActionResult(f"dry run: would delete {len(ids)} experiment(s)", {"dry_run": True})
+        chunks = [ids[start : start + self._chunk] for start in range(0, len(ids), self._chunk)]
+        for number, chunk in enumerate(chunks, start=1):
+            self._call(attempt, partial(self._delete_chunk, chunk))
+            logger.debug("chunk deleted", extra={"chunk": number, "chunks": len(chunks), "size": len(chunk)})
+        logger.info("experiments deleted", extra={"deleted": len(ids), "chunks": len(chunks)})
+        return ActionResult(f"deleted {len(ids)} experiment(s)", {"deleted": len(ids), "experiment_ids": ids})
+
+    def _delete_chunk(self, chunk: list[str], keys: DatadogKeys) -> None:
+        self._datadog.delete_experiments(keys, chunk)
+
+    def _call(self, attempt: Attempt, call: Callable[[DatadogKeys], T]) -> T:
+        """One Datadog call: only with time left, and with one refetch of the keys on 401/403."""
+        if not attempt.has_time():
+            raise OutOfTimeError("too little Lambda time left to start a Datadog call")
+        keys = self._keys.current()
+        try:
+            return call(keys)
+        except DatadogHTTPError as refused:
+            if refused.status not in AUTH_STATUSES:
+                raise
+            logger.warning("Datadog refused the keys; refetching the secret once", extra={"status": refused.status})
+        fresh = self._keys.refresh(keys)
+        try:
+            return call(fresh)
+        except DatadogHTTPError as error:
+            if error.status in AUTH_STATUSES:
+                raise AuthRejectedError(error.status, error.detail) from None
+            raise

@@ -1,0 +1,146 @@
+"""The message contract (version 1): the actions producers may send, as pydantic models and JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from llmobs_actions.settings import EXPERIMENT_IDS_CEILING
+
+CONTRACT_VERSION = 1
+
+# Ids go into URL paths. Datadog's ids are UUID-like, so letters, digits, '-' and '_' are all we
+# accept: no '/', '.', '%', '?', '#', whitespace or control character can reach a URL.
+SAFE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+# Free text goes into JSON bodies, where anything is safe; control characters are still refused
+# because a newline in a dataset name is always a mistake upstream.
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+
+SafeId = Annotated[
+    str,
+    Field(
+        pattern=SAFE_ID_PATTERN,
+        description="A Datadog id: 1-128 letters, digits, '-' or '_' (UUIDs qualify).",
+    ),
+]
+
+
+class _ActionBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=PRINTABLE_PATTERN,
+        description="Producer-chosen key: two messages with the same key take effect once.",
+    )
+    dry_run: bool = Field(default=False, description="Validate and log what would be done; change nothing.")
+
+
+class CloneDataset(_ActionBase):
+    """Copy a dataset's current records into a new dataset of the same project."""
+
+    model_config = ConfigDict(title="clone_dataset")
+
+    action: Literal["clone_dataset"]
+    project_id: SafeId
+    dataset_id: SafeId = Field(description="The source dataset.")
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE_PATTERN, description="Name of the new dataset.")
+    description: str | None = Field(default=None, max_length=2000, pattern=PRINTABLE_PATTERN)
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("name must not be blank")
+        return name
+
+    @property
+    def target(self) -> str:
+        return f"{self.project_id}/{self.dataset_id}"
+
+
+class DeleteExperiments(_ActionBase):
+    """Soft-delete experiments by id."""
+
+    model_config = ConfigDict(title="delete_experiments")
+
+    action: Literal["delete_experiments"]
+    experiment_ids: list[SafeId] = Field(
+        min_length=1,
+        max_length=EXPERIMENT_IDS_CEILING,
+        json_schema_extra={"uniqueItems": True},
+        description=(
+            f"1 to {EXPERIMENT_IDS_CEILING} distinct ids; a deployment may set a lower limit (MAX_EXPERIMENT_IDS)."
+        ),
+    )
+
+    @field_validator("experiment_ids")
+    @classmethod
+    def _distinct_and_within_limit(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if duplicates:
+            raise ValueError(f"duplicate experiment ids: {', '.join(duplicates[:5])}")
+        limit = (info.context or {}).get("max_experiment_ids", EXPERIMENT_IDS_CEILING)
+        if len(ids) > limit:
+            raise ValueError(f"{len(ids)} experiment ids is more than this deployment accepts ({limit})")
+        return ids
+
+    @property
+    def target(self) -> str:
+        return ",".join(self.experiment_ids)
+
+
+Action = Annotated[CloneDataset | DeleteExperiments, Field(discriminator="action")]
+_ACTION_ADAPTER: TypeAdapter[CloneDataset | DeleteExperiments] = TypeAdapter(Action)
+
+
+class InvalidAction(Exception):
+    """The payload does not satisfy the contract; retrying cannot help."""
+
+
+def parse_action(
+    payload: object, *, max_experiment_ids: int = EXPERIMENT_IDS_CEILING
+) -> CloneDataset | DeleteExperiments:
+    try:
+        return _ACTION_ADAPTER.validate_python(payload, context={"max_experiment_ids": max_experiment_ids})
+    except ValidationError as error:
+        raise InvalidAction(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
+    """One readable line per problem, never echoing the input (it may be huge or hostile)."""
+    issues = error.errors(include_url=False, include_input=False, include_context=False)
+    lines = [f"{'.'.join(str(part) for part in issue['loc']) or 'message'}: {issue['msg']}" for issue in issues[:limit]]
+    if len(issues) > limit:
+        lines.append(f"... and {len(issues) - limit} more")
+    return "; ".join(lines)
+
+
+def action_json_schema() -> dict[str, Any]:
+    schema = _ACTION_ADAPTER.json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://github.com/llmobs-actions/llmobs-actions/schemas/action.v{CONTRACT_VERSION}.schema.json",
+        "title": f"llmobs-actions message contract v{CONTRACT_VERSION}",
+        "description": ("The body of an SQS message (or the detail of an EventBridge event) sent to llmobs-actions."),
+        **schema,
+    }
+
+
+if __name__ == "__main__":  # `python -m llmobs_actions.contract > schemas/action.v1.schema.json`
+    json.dump(action_json_schema(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")

@@ -1,0 +1,265 @@
+"""Datadog LLM Observability HTTP client: the few llm-obs endpoints we call, over one urllib3 pool."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
+
+from llmobs_actions import __version__
+
+API_PREFIX = "/api/v2/llm-obs/v1"
+USER_AGENT = f"llmobs-actions/{__version__} (python {platform.python_version()}; urllib3 {version('urllib3')})"
+_MAX_DETAIL_CHARS = 500
+
+# (operation name, HTTP status or None when no answer came, elapsed milliseconds)
+CallObserver = Callable[[str, int | None, float], None]
+
+
+@dataclass(frozen=True)
+class DatadogKeys:
+    api_key: str
+    app_key: str = field(repr=False)
+
+    def __repr__(self) -> str:  # keys must never reach a log line, even through repr()
+        return "DatadogKeys(api_key=****, app_key=****)"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The X-RateLimit-* headers Datadog sends (names are case-insensitive)."""
+
+    limit: int | None = None
+    period: int | None = None
+    remaining: int | None = None
+    reset_seconds: float | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], now: float | None = None) -> RateLimit:
+        lowered = {key.lower(): value for key, value in headers.items()}
+        reset = _number(lowered.get("x-ratelimit-reset"))
+        if reset is not None and reset > 1_000_000_000:
+            # Some Datadog APIs send an epoch timestamp rather than seconds-until-reset.
+            reset = max(0.0, reset - (time.time() if now is None else now))
+        return cls(
+            limit=_integer(lowered.get("x-ratelimit-limit")),
+            period=_integer(lowered.get("x-ratelimit-period")),
+            remaining=_integer(lowered.get("x-ratelimit-remaining")),
+            reset_seconds=reset,
+            name=lowered.get("x-ratelimit-name"),
+        )
+
+
+class DatadogError(Exception):
+    """Any failure talking to Datadog."""
+
+
+class DatadogHTTPError(DatadogError):
+    """Datadog answered with a non-success status."""
+
+    def __init__(self, operation: str, status: int, detail: str, rate_limit: RateLimit) -> None:
+        super().__init__(f"{operation}: Datadog answered {status}" + (f": {detail}" if detail else ""))
+        self.operation = operation
+        self.status = status
+        self.detail = detail
+        self.rate_limit = rate_limit
+
+
+class DatadogUnreachableError(DatadogError):
+    """The request never reached Datadog (refused, DNS, connect timeout): safe to send again."""
+
+
+class DatadogNoAnswerError(DatadogError):
+    """The request was sent but no answer arrived (read timeout, reset): it may have taken effect."""
+
+
+@dataclass(frozen=True)
+class ClonedDataset:
+    id: str | None
+    name: str | None
+    current_version: int | None
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    id: str
+    name: str
+    created_at: str | None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+class DatadogClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        max_connections: int = 10,
+        observer: CallObserver | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        # Retries are the queue's job: a blind retry of a clone POST could make a second copy.
+        self._pool = urllib3.PoolManager(
+            num_pools=2,
+            maxsize=max_connections,
+            retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        )
+        self._observer = observer
+
+    def clone_dataset(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, name: str, description: str | None
+    ) -> ClonedDataset:
+        attributes: dict[str, str] = {"name": name}
+        if description is not None:
+            attributes["description"] = description
+        # Datadog's spec requires the source id twice: in the path and as the body's data.id.
+        body = {"data": {"type": "datasets", "id": dataset_id, "attributes": attributes}}
+        answer = self._call(
+            "clone_dataset", "POST", f"/{_segment(project_id)}/datasets/{_segment(dataset_id)}/clone", keys, body=body
+        )
+        return _cloned_dataset(answer.body)
+
+    def delete_experiments(self, keys: DatadogKeys, experiment_ids: list[str]) -> None:
+        body = {"data": {"type": "experiments", "attributes": {"experiment_ids": experiment_ids}}}
+        self._call("delete_experiments", "POST", "/experiments/delete", keys, body=body)
+
+    def find_datasets_by_name(self, keys: DatadogKeys, project_id: str, name: str) -> list[DatasetSummary]:
+        answer = self._call(
+            "list_datasets", "GET", f"/{_segment(project_id)}/datasets", keys, query={"filter[name]": name}
+        )
+        found = []
+        for item in _items(answer.body):
+            attributes = item["attributes"] if isinstance(item.get("attributes"), dict) else {}
+            if isinstance(item.get("id"), str) and attributes.get("name") == name:
+                created = attributes.get("created_at")
+                found.append(DatasetSummary(item["id"], name, created if isinstance(created, str) else None))
+        return found
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        keys: DatadogKeys,
+        *,
+        body: object | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> _Answer:
+        url = f"{self._base_url}{API_PREFIX}{path}"
+        if query:
+            url = f"{url}?{urlencode(query)}"
+        headers = {
+            "DD-API-KEY": keys.api_key,
+            "DD-APPLICATION-KEY": keys.app_key,
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        payload = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.dumps(body, separators=(",", ":")).encode()
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response = self._pool.request(method, url, body=payload, headers=headers, redirect=False)
+            status = response.status
+        except (NewConnectionError, ConnectTimeoutError) as error:
+            raise DatadogUnreachableError(
+                f"{operation}: could not connect to Datadog ({type(error).__name__})"
+            ) from None
+        except (ReadTimeoutError, ProtocolError) as error:
+            raise DatadogNoAnswerError(f"{operation}: no answer from Datadog ({type(error).__name__})") from None
+        except HTTPError as error:
+            raise DatadogNoAnswerError(f"{operation}: request to Datadog failed ({type(error).__name__})") from None
+        finally:
+            if self._observer is not None:
+                self._observer(operation, status, (time.perf_counter() - started) * 1000)
+        parsed = _json_or_text(response.data)
+        if 200 <= response.status < 300:
+            return _Answer(response.status, parsed, response.headers)
+        raise DatadogHTTPError(
+            operation, response.status, _error_detail(parsed), RateLimit.from_headers(response.headers)
+        )
+
+
+def _segment(value: str) -> str:
+    # Ids are validated by the contract already; quoting again costs nothing and keeps the path whole.
+    return quote(value, safe="")
+
+
+def _cloned_dataset(body: Any) -> ClonedDataset:
+    data = body.get("data") if isinstance(body, dict) else None
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    new_id = data.get("id") if isinstance(data, dict) else None
+    name = attributes.get("name") if isinstance(attributes, dict) else None
+    version = attributes.get("current_version") if isinstance(attributes, dict) else None
+    result = ClonedDataset(
+        id=new_id if isinstance(new_id, str) else None,
+        name=name if isinstance(name, str) else None,
+        current_version=version if isinstance(version, int) and not isinstance(version, bool) else None,
+    )
+    missing = tuple(
+        label
+        for label, value in (("data.id", result.id), ("data.attributes.current_version", result.current_version))
+        if value is None
+    )
+    return ClonedDataset(result.id, result.name, result.current_version, missing)
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    data = body.get("data") if isinstance(body, dict) else None
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def _json_or_text(data: bytes) -> Any:
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data[:_MAX_DETAIL_CHARS].decode("utf-8", errors="replace")
+
+
+def _error_detail(body: Any) -> str:
+    """Flatten both Datadog error shapes: {"errors": ["..."]} and JSON:API {"errors": [{title, detail}]}."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return body.strip()[:_MAX_DETAIL_CHARS] if isinstance(body, str) else ""
+    parts = []
+    for error in errors[:5]:
+        if isinstance(error, dict):
+            text = ": ".join(str(error[k]) for k in ("title", "detail") if error.get(k))
+            parts.append(text or json.dumps(error)[:200])
+        else:
+            parts.append(str(error))
+    return "; ".join(parts)[:_MAX_DETAIL_CHARS]
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _integer(value: str | None) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None

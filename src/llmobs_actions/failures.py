@@ -1,0 +1,143 @@
+"""The failure policy: what each failure is, whether it is dead-lettered or retried, and what the DLQ is told."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum, StrEnum
+
+from llmobs_actions.contract import InvalidAction
+from llmobs_actions.datadog import DatadogHTTPError, DatadogNoAnswerError, DatadogUnreachableError
+from llmobs_actions.keys import SecretMisconfiguredError, SecretUnavailableError
+from llmobs_actions.messages import InboundMessage
+
+
+class ErrorClass(StrEnum):
+    INVALID = "invalid"
+    REJECTED = "rejected"
+    AUTH = "auth"
+    THROTTLED = "throttled"
+    TRANSIENT = "transient"
+    AMBIGUOUS = "ambiguous"
+    CONFIGURATION = "configuration"
+    OUT_OF_TIME = "out_of_time"
+    INTERNAL = "internal"
+
+
+class Disposition(Enum):
+    DEAD_LETTER = "dead_letter"  # can never succeed: to the DLQ now, with the reason
+    RETRY = "retry"  # may succeed later: back to the queue (batch item failure)
+
+
+# DESIGN.md section 4, as code. Anything not "dead letter" is retried until the queue's
+# maxReceiveCount, after which SQS's own redrive moves it to the same DLQ.
+POLICY: dict[ErrorClass, Disposition] = {
+    ErrorClass.INVALID: Disposition.DEAD_LETTER,  # not JSON, fails the contract, unsafe id
+    ErrorClass.REJECTED: Disposition.DEAD_LETTER,  # Datadog 400/404/409/413/422 (and other 4xx)
+    ErrorClass.AUTH: Disposition.RETRY,  # 401/403 even after refetching the secret once
+    ErrorClass.THROTTLED: Disposition.RETRY,  # 429: invisible until X-RateLimit-Reset
+    ErrorClass.TRANSIENT: Disposition.RETRY,  # 5xx, 408, connect failures, Secrets Manager down
+    ErrorClass.AMBIGUOUS: Disposition.RETRY,  # sent, no answer: the retry looks before cloning again
+    ErrorClass.CONFIGURATION: Disposition.RETRY,  # secret missing or malformed: retry once fixed
+    ErrorClass.OUT_OF_TIME: Disposition.RETRY,  # too little Lambda time left to start a call
+    ErrorClass.INTERNAL: Disposition.RETRY,  # a bug of ours: never lose the message over it
+}
+
+REJECTED_STATUSES = frozenset({400, 404, 409, 413, 422})
+AUTH_STATUSES = frozenset({401, 403})
+_MAX_MESSAGE_CHARS = 1000
+
+
+class OutOfTimeError(Exception):
+    """Not enough Lambda time left to start another Datadog call."""
+
+
+class AuthRejectedError(Exception):
+    """Datadog refused the keys, also after refetching them."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"Datadog answered {status} with fresh keys too" + (f": {detail}" if detail else ""))
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Failure:
+    error_class: ErrorClass
+    message: str
+    http_status: int | None = None
+    datadog_error: str | None = None
+    retry_after_seconds: float | None = None
+
+    @property
+    def disposition(self) -> Disposition:
+        return POLICY[self.error_class]
+
+
+def classify(error: BaseException) -> Failure:
+    """Map any exception raised while handling one message onto a row of the policy."""
+    message = str(error)[:_MAX_MESSAGE_CHARS] or type(error).__name__
+    match error:
+        case InvalidAction():
+            return Failure(ErrorClass.INVALID, message)
+        case AuthRejectedError():
+            return Failure(ErrorClass.AUTH, message, error.status, error.detail or None)
+        case DatadogHTTPError():
+            return _classify_status(error, message)
+        case DatadogUnreachableError() | SecretUnavailableError():
+            return Failure(ErrorClass.TRANSIENT, message)
+        case DatadogNoAnswerError():
+            return Failure(ErrorClass.AMBIGUOUS, message)
+        case SecretMisconfiguredError():
+            return Failure(ErrorClass.CONFIGURATION, message)
+        case OutOfTimeError():
+            return Failure(ErrorClass.OUT_OF_TIME, message)
+        case _:
+            return Failure(ErrorClass.INTERNAL, f"{type(error).__name__}: {message}")
+
+
+def _classify_status(error: DatadogHTTPError, message: str) -> Failure:
+    status, detail = error.status, error.detail or None
+    if status == 429:
+        return Failure(ErrorClass.THROTTLED, message, status, detail, error.rate_limit.reset_seconds)
+    if status in AUTH_STATUSES:
+        return Failure(ErrorClass.AUTH, message, status, detail)
+    if status == 408 or status >= 500 or status < 400:
+        return Failure(ErrorClass.TRANSIENT, message, status, detail)
+    # 400/404/409/413/422 and any other 4xx: the same request will be refused again.
+    return Failure(ErrorClass.REJECTED, message, status, detail)
+
+
+def retry_delay_seconds(
+    failure: Failure, receive_count: int, *, base_seconds: int, max_throttle_seconds: int
+) -> int | None:
+    """How long the message should stay invisible before its next try (None: leave the queue's default)."""
+    if failure.error_class is ErrorClass.THROTTLED:
+        reset = failure.retry_after_seconds
+        wait = reset if reset is not None else base_seconds
+        # Jitter spreads a throttled batch over the next window instead of stampeding its first second.
+        return max(1, min(max_throttle_seconds, int(wait + random.uniform(0, 1 + wait * 0.1))))  # noqa: S311 (jitter, not crypto)
+    if failure.error_class is ErrorClass.OUT_OF_TIME or base_seconds == 0:
+        return None  # untouched: the queue's own visibility timeout brings it back
+        return None
+    backoff = base_seconds * 2 ** min(max(receive_count - 1, 0), 12)
+    return int(min(max_throttle_seconds, backoff) * random.uniform(0.8, 1.0))  # noqa: S311 (jitter, not crypto)
+
+
+def dead_letter_attributes(failure: Failure, message: InboundMessage, now: datetime | None = None) -> dict[str, str]:
+    """The reason a message was dead-lettered, as SQS message attributes (never more than 10)."""
+    attributes = {
+        "error_class": failure.error_class.value,
+        "error_message": failure.message,
+        "source_message_id": message.message_id or "unknown",
+        "receive_count": str(message.receive_count),
+        "failed_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+    }
+    if failure.http_status is not None:
+        attributes["http_status"] = str(failure.http_status)
+    if failure.datadog_error:
+        attributes["datadog_error"] = failure.datadog_error
+    if message.source_arn:
+        attributes["source_queue_arn"] = message.source_arn
+    return attributes

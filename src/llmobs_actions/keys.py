@@ -1,0 +1,82 @@
+"""Datadog keys: read from Secrets Manager through Powertools Parameters, cached, refetched after rotation."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+from llmobs_actions.datadog import DatadogKeys
+
+_KEY_NAMES = {"api_key": ("api_key", "DD_API_KEY"), "app_key": ("app_key", "DD_APP_KEY")}
+# Secrets Manager errors that no retry will cure: the operator must fix the secret.
+_MISCONFIGURATION_CODES = frozenset({"ResourceNotFoundException", "InvalidRequestException", "DecryptionFailure"})
+
+
+class SecretMisconfiguredError(Exception):
+    """The secret is missing, not JSON, or lacks a key: an operator must fix it."""
+
+
+class SecretUnavailableError(Exception):
+    """Secrets Manager could not be read just now (throttled, network): worth retrying."""
+
+
+class KeyStore:
+    def __init__(self, secret_id: str, max_age_seconds: int, provider: SecretsProvider | None = None) -> None:
+        self._secret_id = secret_id
+        self._max_age = max_age_seconds
+        self._provider = provider
+        self._lock = threading.Lock()
+        self._last: DatadogKeys | None = None
+
+    def current(self) -> DatadogKeys:
+        with self._lock:  # one fetch at cold start even when a whole batch asks at once
+            self._last = self._fetch(force=False)
+            return self._last
+
+    def refresh(self, rejected: DatadogKeys) -> DatadogKeys:
+        """Refetch after Datadog refused `rejected`, unless another record already did."""
+        with self._lock:
+            if self._last is not None and self._last != rejected:
+                return self._last
+            self._last = self._fetch(force=True)
+            return self._last
+
+    def _fetch(self, *, force: bool) -> DatadogKeys:
+        if self._provider is None:
+            self._provider = SecretsProvider()
+        try:
+            value = self._provider.get(self._secret_id, max_age=self._max_age, transform="json", force_fetch=force)
+        except TransformParameterError:
+            raise SecretMisconfiguredError(f"secret {self._secret_id!r} is not a JSON object") from None
+        except GetParameterError as error:
+            code = _aws_error_code(error.__cause__)
+            if code in _MISCONFIGURATION_CODES:
+                raise SecretMisconfiguredError(f"secret {self._secret_id!r} cannot be read: {code}") from None
+            raise SecretUnavailableError(
+                f"Secrets Manager unavailable reading {self._secret_id!r}: {code or type(error.__cause__).__name__}"
+            ) from None
+        return _keys_from(value, self._secret_id)
+
+
+def _keys_from(value: Any, secret_id: str) -> DatadogKeys:
+    if not isinstance(value, dict):
+        raise SecretMisconfiguredError(f"secret {secret_id!r} is not a JSON object")
+    found: dict[str, str] = {}
+    for field, names in _KEY_NAMES.items():
+        candidates = [value.get(name) for name in names]
+        key = next((c.strip() for c in candidates if isinstance(c, str) and c.strip()), None)
+        if key is None:
+            raise SecretMisconfiguredError(f"secret {secret_id!r} has no {' or '.join(names)}")
+        found[field] = key
+    return DatadogKeys(api_key=found["api_key"], app_key=found["app_key"])
+
+
+def _aws_error_code(error: BaseException | None) -> str | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
+    return None

@@ -1,0 +1,102 @@
+"""Inbound messages: what an SQS record or a direct invocation carries, and the action payload inside it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from llmobs_actions.contract import InvalidAction
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    message_id: str
+    body: str  # exactly as received: a dead-lettered message must be redrivable unchanged
+    receive_count: int = 1
+    source_arn: str | None = None
+    receipt_handle: str | None = None
+    first_received_ms: int | None = None
+
+    @property
+    def from_sqs(self) -> bool:
+        return self.receipt_handle is not None
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The action-shaped part of a message, plus what its EventBridge envelope said (if it had one)."""
+
+    action: object
+    event_id: str | None = None
+    event_time: str | None = None
+
+
+def is_sqs_event(event: object) -> bool:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    return isinstance(records, list) and all(
+        isinstance(record, Mapping) and record.get("eventSource") == "aws:sqs" for record in records
+    )
+
+
+def from_sqs_record(record: Mapping[str, Any]) -> InboundMessage:
+    attributes = record.get("attributes")
+    if not isinstance(attributes, Mapping):
+        attributes = {}
+    body, source_arn = record.get("body"), record.get("eventSourceARN")
+    return InboundMessage(
+        message_id=str(record.get("messageId", "")),
+        body=body if isinstance(body, str) else "",
+        receive_count=_int(attributes.get("ApproximateReceiveCount")) or 1,
+        source_arn=source_arn if isinstance(source_arn, str) else None,
+        receipt_handle=str(record.get("receiptHandle", "")),
+        first_received_ms=_int(attributes.get("ApproximateFirstReceiveTimestamp")),
+    )
+
+
+def from_direct_event(event: object, request_id: str) -> InboundMessage:
+    event_id = event.get("id") if isinstance(event, Mapping) else None
+    return InboundMessage(
+        message_id=event_id if isinstance(event_id, str) and event_id else request_id,
+        body=json.dumps(event, separators=(",", ":"), default=str),
+    )
+
+
+def unwrap(body: str) -> Payload:
+    """Parse a body that is either an action or an EventBridge event whose `detail` is the action."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise InvalidAction(f"body is not JSON: {str(error)[:200]}") from None
+    return unwrap_document(document)
+
+
+def unwrap_document(document: object) -> Payload:
+    if isinstance(document, Mapping) and "detail" in document and "detail-type" in document:
+        event_id, event_time = document.get("id"), document.get("time")
+        return Payload(
+            action=document["detail"],
+            event_id=event_id if isinstance(event_id, str) and event_id else None,
+            event_time=event_time if isinstance(event_time, str) else None,
+        )
+    return Payload(action=document)
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    """An ISO-8601 time as AWS and Datadog write it ('...Z' included); naive times are taken as UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

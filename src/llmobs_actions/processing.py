@@ -1,0 +1,131 @@
+"""Processing: one message through parse -> act -> settle, and a batch of them on a bounded thread pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from llmobs_actions.actions import ActionRunner, Attempt
+from llmobs_actions.contract import parse_action
+from llmobs_actions.failures import (
+    Disposition,
+    ErrorClass,
+    Failure,
+    classify,
+    dead_letter_attributes,
+    retry_delay_seconds,
+)
+from llmobs_actions.messages import (
+    InboundMessage,
+    Payload,
+    from_direct_event,
+    from_sqs_record,
+    parse_timestamp,
+    unwrap,
+    unwrap_document,
+)
+from llmobs_actions.observability import logger
+from llmobs_actions.outcomes import Outcome, Status
+from llmobs_actions.queues import Queues
+from llmobs_actions.settings import Settings
+
+RemainingMillis = Callable[[], int]
+
+
+class Processor:
+    def __init__(self, settings: Settings, runner: ActionRunner, queues: Queues) -> None:
+        self._settings = settings
+        self._runner = runner
+        self._queues = queues
+        # urllib3 and boto3 clients are thread-safe, so records of a batch wait on Datadog together.
+        self._pool = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="record")
+
+    def process_batch(self, records: list[Mapping[str, Any]], remaining_ms: RemainingMillis) -> list[Outcome]:
+        messages = [from_sqs_record(record) for record in records]
+        futures = [self._pool.submit(self._process_logged, message, None, remaining_ms) for message in messages]
+        return [future.result() for future in futures]
+
+    def process_direct(self, event: Mapping[str, Any], request_id: str, remaining_ms: RemainingMillis) -> Outcome:
+        return self._process_logged(from_direct_event(event, request_id), event, remaining_ms)
+
+    def _process_logged(
+        self, message: InboundMessage, document: object | None, remaining_ms: RemainingMillis
+    ) -> Outcome:
+        logger.thread_safe_append_keys(message_id=message.message_id, receive_count=message.receive_count)
+        try:
+            return self._process(message, document, remaining_ms)
+        finally:
+            logger.thread_safe_clear_keys()
+
+    def _process(self, message: InboundMessage, document: object | None, remaining_ms: RemainingMillis) -> Outcome:
+        action_name: str | None = None
+        try:
+            payload = unwrap(message.body) if document is None else unwrap_document(document)
+            action_name = _claimed_action(payload.action)
+            action = parse_action(payload.action, max_experiment_ids=self._settings.max_experiment_ids)
+            logger.thread_safe_append_keys(
+                action=action.action,
+                idempotency_key=action.idempotency_key or payload.event_id or message.message_id,
+            )
+            result = self._runner.run(action, self._attempt(message, payload, remaining_ms))
+        except Exception as error:  # every failure, ours included, ends in the DLQ or back in the queue
+            failure = classify(error)
+            if failure.error_class is ErrorClass.INTERNAL:
+                logger.exception("unexpected error handling the message")
+            return self._settle(message, action_name, failure)
+        return Outcome(message.message_id, Status.DONE, action.action, result.summary, details=result.details)
+
+    def _attempt(self, message: InboundMessage, payload: Payload, remaining_ms: RemainingMillis) -> Attempt:
+        budget = self._settings.call_budget_ms
+        if message.from_sqs:
+            first = message.first_received_ms
+            return Attempt(
+                has_time=lambda: remaining_ms() >= budget,
+                may_have_run_before=message.receive_count > 1,
+                first_try_at=datetime.fromtimestamp(first / 1000, UTC) if first else None,
+            )
+        # Lambda's async retries carry no attempt number: assume an earlier try may exist.
+        return Attempt(
+            has_time=lambda: remaining_ms() >= budget,
+            may_have_run_before=True,
+            first_try_at=parse_timestamp(payload.event_time),
+        )
+
+    def _settle(self, message: InboundMessage, action_name: str | None, failure: Failure) -> Outcome:
+        log_fields = {
+            "error_class": failure.error_class.value,
+            "error_message": failure.message,
+            "http_status": failure.http_status,
+            "datadog_error": failure.datadog_error,
+        }
+        if failure.disposition is Disposition.DEAD_LETTER:
+            try:
+                dead_letter_id = self._queues.dead_letter(message.body, dead_letter_attributes(failure, message))
+            except Exception:  # the message stays in its queue rather than being lost
+                logger.exception(
+                    "could not send the message to the dead-letter queue; it will be retried", extra=log_fields
+                )
+                return Outcome(message.message_id, Status.RETRY, action_name, "dead-lettering failed", failure)
+            logger.error("message dead-lettered", extra=log_fields | {"dead_letter_message_id": dead_letter_id})
+            return Outcome(message.message_id, Status.DEAD_LETTERED, action_name, failure.message, failure)
+        delay = retry_delay_seconds(
+            failure,
+            message.receive_count,
+            base_seconds=self._settings.retry_base_delay_seconds,
+            max_throttle_seconds=self._settings.max_throttle_delay_seconds,
+        )
+        if delay is not None and message.source_arn and message.receipt_handle:
+            try:
+                self._queues.delay(message.source_arn, message.receipt_handle, delay)
+                log_fields["retry_in_seconds"] = delay
+            except Exception:  # the queue's own visibility timeout still brings it back
+                logger.warning("could not set the retry delay", exc_info=True)
+        logger.warning("message will be retried", extra=log_fields)
+        return Outcome(message.message_id, Status.RETRY, action_name, failure.message, failure)
+
+
+def _claimed_action(document: object) -> str | None:
+    claimed = document.get("action") if isinstance(document, Mapping) else None
+    return claimed[:64] if isinstance(claimed, str) else None
