@@ -63,7 +63,7 @@ class ActionRunner:
         if action.dry_run:
             logger.info(
                 "dry run: would clone dataset",
-                extra={"project_id": action.project_id, "dataset_id": action.dataset_id, "name": action.name},
+                extra={"project_id": action.project_id, "dataset_id": action.dataset_id, "new_name": action.name},
             )
             return ActionResult(f"dry run: would clone {action.dataset_id} as {action.name!r}", {"dry_run": True})
         if attempt.may_have_run_before:

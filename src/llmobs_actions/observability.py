@@ -17,11 +17,9 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
 
 # botocore logs whole responses at DEBUG, GetSecretValue's included: keys must never reach a log,
-# whatever log level the function or the Lambda runtime chooses.
-for _noisy in ("botocore", "boto3", "urllib3"):
-    _library_logger = logging.getLogger(_noisy)
-    if _library_logger.getEffectiveLevel() < logging.INFO:
-        _library_logger.setLevel(logging.INFO)
+# whatever log level the function, the Lambda runtime or a test harness sets on the root logger.
+for _library in ("botocore", "boto3"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 
 _metrics_lock = threading.Lock()  # records run on a thread pool; Powertools' metric set is shared
 

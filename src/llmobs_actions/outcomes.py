@@ -40,6 +40,7 @@ class Outcome:
 
 def report(outcomes: list[Outcome]) -> None:
     """Emit the batch's metrics and one summary line (per-message lines were logged as they happened)."""
+    count("MessagesReceived", len(outcomes))
     for outcome in outcomes:
         if outcome.status is Status.DONE:
             count("ActionSucceeded")

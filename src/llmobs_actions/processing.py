@@ -64,10 +64,10 @@ class Processor:
         try:
             payload = unwrap(message.body) if document is None else unwrap_document(document)
             action_name = _claimed_action(payload.action)
+            logger.thread_safe_append_keys(action=action_name)
             action = parse_action(payload.action, max_experiment_ids=self._settings.max_experiment_ids)
             logger.thread_safe_append_keys(
-                action=action.action,
-                idempotency_key=action.idempotency_key or payload.event_id or message.message_id,
+                idempotency_key=action.idempotency_key or payload.event_id or message.message_id
             )
             result = self._runner.run(action, self._attempt(message, payload, remaining_ms))
         except Exception as error:  # every failure, ours included, ends in the DLQ or back in the queue

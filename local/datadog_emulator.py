@@ -1,0 +1,461 @@
+"""A Datadog LLM Observability API emulator: a threaded HTTP server on 127.0.0.1 with in-memory state.
+
+It answers the llm-obs endpoints llmobs-actions uses the way Datadog's OpenAPI spec describes them
+(paths, status codes, JSON:API bodies, X-RateLimit-* headers, key checks), and has switches for
+latency, injected errors, dropped connections and rate limits, so tests and the demo can break it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PREFIX = "/api/v2/llm-obs/v1"
+JSON_API = "application/vnd.api+json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    client_port: int
+
+
+@dataclass
+class Fault:
+    """A misbehaviour for the next `times` calls whose path contains `path_contains`.
+
+    - `status=N`: answer N (with Datadog's error body) without doing anything;
+    - `drop=True`: close the connection without an answer, without doing anything;
+    - `status=None` with `delay_seconds`: do the work, then answer late (a slow read: the client may
+      time out although the change happened).
+    """
+
+    status: int | None = None
+    times: int = 1
+    path_contains: str = ""
+    method: str | None = None
+    drop: bool = False
+    delay_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Dataset:
+    id: str
+    project_id: str
+    name: str
+    description: str | None
+    records: list[dict[str, Any]]
+    current_version: int
+    created_at: str
+    updated_at: str
+
+    def resource(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "datasets",
+            "attributes": {
+                "name": self.name,
+                "description": self.description,
+                "metadata": None,
+                "current_version": self.current_version,
+                "created_at": self.created_at,
+                "updated_at": self.updated_at,
+            },
+        }
+
+
+@dataclass
+class Experiment:
+    id: str
+    project_id: str
+    dataset_id: str
+    name: str
+    created_at: str
+    deleted_at: str | None = None
+
+    def resource(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "experiments",
+            "attributes": {
+                "name": self.name,
+                "project_id": self.project_id,
+                "dataset_id": self.dataset_id,
+                "created_at": self.created_at,
+                "updated_at": self.deleted_at or self.created_at,
+                "deleted_at": self.deleted_at,
+            },
+        }
+
+
+class DatadogEmulator:
+    def __init__(self, api_key: str = "emulator-api-key", app_key: str = "emulator-app-key") -> None:
+        self.api_keys = {api_key}
+        self.app_keys = {app_key}
+        self.latency_seconds = 0.0
+        self.rate_limit: tuple[int, int] | None = None  # (requests, period seconds)
+        self.requests: list[RecordedRequest] = []
+        self.projects: dict[str, str] = {}
+        self.datasets: dict[str, Dataset] = {}
+        self.experiments: dict[str, Experiment] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it was serving at one moment
+        self._faults: list[Fault] = []
+        self._window: tuple[int, int] = (0, 0)  # (window start, requests in it)
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> str:
+        emulator = self
+
+        class Handler(_RequestHandler):
+            owner = emulator
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="datadog-emulator", daemon=True).start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> DatadogEmulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "emulator not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- seeding and switches ------------------------------------------------------------------
+    def add_project(self, name: str, project_id: str | None = None) -> str:
+        with self._lock:
+            project_id = project_id or str(uuid.uuid4())
+            self.projects[project_id] = name
+            return project_id
+
+    def add_dataset(
+        self, project_id: str, name: str, records: int = 3, dataset_id: str | None = None, description: str = ""
+    ) -> Dataset:
+        with self._lock:
+            stamp = _now()
+            dataset = Dataset(
+                id=dataset_id or str(uuid.uuid4()),
+                project_id=project_id,
+                name=name,
+                description=description,
+                records=[{"id": f"rec-{uuid.uuid4()}", "input": {"q": f"question {n}"}} for n in range(records)],
+                current_version=1,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            self.datasets[dataset.id] = dataset
+            return dataset
+
+    def add_experiment(self, project_id: str, dataset_id: str, name: str, experiment_id: str | None = None) -> str:
+        with self._lock:
+            experiment = Experiment(experiment_id or str(uuid.uuid4()), project_id, dataset_id, name, _now())
+            self.experiments[experiment.id] = experiment
+            return experiment.id
+
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def rotate_keys(self, api_key: str, app_key: str) -> None:
+        """The old keys stop working at once, as after a rotation in Datadog."""
+        with self._lock:
+            self.api_keys = {api_key}
+            self.app_keys = {app_key}
+
+    def calls(self, method: str | None = None, path_contains: str = "") -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if (method is None or r.method == method) and path_contains in r.path]
+
+    def datasets_named(self, name: str) -> list[Dataset]:
+        with self._lock:
+            return [d for d in self.datasets.values() if d.name == name]
+
+    # -- request handling ----------------------------------------------------------------------
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.path_contains in path and fault.method in (None, method):
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._faults.remove(fault)
+                    return fault
+            return None
+
+    def _rate_limit_headers(self) -> tuple[bool, dict[str, str]]:
+        """Count this request in a calendar-aligned window; True when it is over the limit."""
+        limit, period = self.rate_limit or (1_000_000, 60)
+        with self._lock:
+            now = time.time()
+            start = int(now // period * period)
+            window_start, used = self._window
+            used = used + 1 if window_start == start else 1
+            self._window = (start, used)
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Period": str(period),
+            "X-RateLimit-Remaining": str(max(0, limit - used)),
+            "X-RateLimit-Reset": str(max(1, int(start + period - now + 0.999))),
+            "X-RateLimit-Name": "llm_obs_api",
+        }
+        return used > limit, headers
+
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
+            ("POST", rf"^{PREFIX}/experiments/delete$", self._delete_experiments),
+            ("GET", rf"^{PREFIX}/experiments$", self._list_experiments),
+            ("GET", rf"^{PREFIX}/projects$", self._list_projects),
+            ("POST", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets/(?P<dataset_id>[^/]+)/clone$", self._clone),
+            ("GET", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets/(?P<dataset_id>[^/]+)/records$", self._records),
+            ("GET", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets$", self._list_datasets),
+        ]
+        for route_method, pattern, action in routes:
+            match = re.match(pattern, path)
+            if match and route_method == method:
+                with self._lock:
+                    return action(query=query, body=body, **match.groupdict())
+            if match:
+                return 405, _errors("Method Not Allowed", f"{method} is not allowed here")
+        return 404, _errors("Not Found", f"no route for {method} {path}")
+
+    def _clone(self, project_id: str, dataset_id: str, body: Any, **_: Any) -> tuple[int, Any]:
+        if project_id not in self.projects:
+            return 404, _errors("Generic Error", "project not found")
+        source = self.datasets.get(dataset_id)
+        if source is None or source.project_id != project_id:
+            return 404, _errors("Generic Error", "dataset not found")
+        data = body.get("data") if isinstance(body, dict) else None
+        attributes = data.get("attributes") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or data.get("type") != "datasets" or not isinstance(attributes, dict):
+            return 400, _errors("Bad Request", "body must be {data: {type: datasets, id, attributes}}")
+        if data.get("id") != dataset_id:
+            return 400, _errors("Bad Request", "data.id must be the source dataset id")
+        name = attributes.get("name")
+        if not isinstance(name, str) or not name:
+            return 400, _errors("Bad Request", "attributes.name is required")
+        description = attributes.get("description")
+        stamp = _now()
+        clone = Dataset(
+            id=str(uuid.uuid4()),
+            project_id=project_id,
+            name=name,
+            description=description if isinstance(description, str) else None,
+            records=[dict(record, id=f"rec-{uuid.uuid4()}") for record in source.records],
+            current_version=0,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        self.datasets[clone.id] = clone
+        return 200, {"data": clone.resource()}
+
+    def _delete_experiments(self, body: Any, **_: Any) -> tuple[int, Any]:
+        data = body.get("data") if isinstance(body, dict) else None
+        attributes = data.get("attributes") if isinstance(data, dict) else None
+        ids = attributes.get("experiment_ids") if isinstance(attributes, dict) else None
+        if not isinstance(data, dict) or data.get("type") != "experiments" or not isinstance(ids, list):
+            return 400, _errors("Bad Request", "body must be {data: {type: experiments, attributes: {experiment_ids}}}")
+        if not all(isinstance(i, str) for i in ids):
+            return 400, _errors("Bad Request", "experiment_ids must be strings")
+        stamp = _now()
+        # Soft delete; deleting an unknown or already-deleted id is not an error (204 either way).
+        for experiment_id in ids:
+            experiment = self.experiments.get(experiment_id)
+            if experiment is not None and experiment.deleted_at is None:
+                experiment.deleted_at = stamp
+        return 204, None
+
+    def _list_experiments(self, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
+        project = _first(query, "filter[project_id]")
+        dataset = _first(query, "filter[dataset_id]")
+        if project is None and dataset is None:
+            return 400, _errors("Bad Request", "filter[project_id] is required if filter[dataset_id] is not provided")
+        deleted = _first(query, "filter[is_deleted]") == "true"
+        items = [
+            e
+            for e in sorted(self.experiments.values(), key=lambda e: e.created_at, reverse=True)
+            if (project is None or e.project_id == project)
+            and (dataset is None or e.dataset_id == dataset)
+            and ((e.deleted_at is not None) == deleted)
+        ]
+        return _page([e.resource() for e in items], query, default_limit=5000)
+
+    def _list_projects(self, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
+        items = [
+            {"id": pid, "type": "projects", "attributes": {"name": name}}
+            for pid, name in self.projects.items()
+            if _first(query, "filter[name]") in (None, name)
+        ]
+        return _page(items, query, default_limit=100)
+
+    def _list_datasets(self, project_id: str, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
+        if project_id not in self.projects:
+            return 404, _errors("Generic Error", "project not found")
+        name, wanted_id = _first(query, "filter[name]"), _first(query, "filter[id]")
+        items = [
+            d.resource()
+            for d in sorted(self.datasets.values(), key=lambda d: d.created_at, reverse=True)
+            if d.project_id == project_id and name in (None, d.name) and wanted_id in (None, d.id)
+        ]
+        return _page(items, query, default_limit=100)
+
+    def _records(self, project_id: str, dataset_id: str, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
+        dataset = self.datasets.get(dataset_id)
+        if dataset is None or dataset.project_id != project_id:
+            return 404, _errors("Generic Error", "dataset not found")
+        items = [
+            {"id": r["id"], "type": "records", "attributes": {"input": r.get("input"), "dataset_id": dataset_id}}
+            for r in dataset.records
+        ]
+        return _page(items, query, default_limit=100)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up (the point of some faults) is not a server error.
+        pass
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    owner: DatadogEmulator
+    protocol_version = "HTTP/1.1"  # keep-alive, as Datadog's API does
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read recorded requests instead
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        emulator = self.owner
+        with emulator._lock:
+            emulator.in_flight += 1
+            emulator.max_in_flight = max(emulator.max_in_flight, emulator.in_flight)
+        try:
+            self._answer()
+        finally:
+            with emulator._lock:
+                emulator.in_flight -= 1
+
+    def _answer(self) -> None:
+        emulator = self.owner
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", errors="replace")
+        query = parse_qs(parts.query)
+        with emulator._lock:
+            emulator.requests.append(
+                RecordedRequest(
+                    self.command, parts.path, query, dict(self.headers.items()), body, self.client_address[1]
+                )
+            )
+        over_limit, limit_headers = emulator._rate_limit_headers()
+        fault = emulator._take_fault(self.command, parts.path)
+        time.sleep(emulator.latency_seconds)
+        if fault is not None and fault.drop:
+            self.close_connection = True
+            self.connection.close()  # the client sees a reset / no answer
+            return
+        if fault is not None and fault.status is not None:
+            self._send(fault.status, _errors_for(fault.status), limit_headers | fault.headers)
+            return
+        if self.headers.get("DD-API-KEY") not in emulator.api_keys:
+            self._send(401, {"errors": ["Unauthorized"]}, limit_headers)
+            return
+        if self.headers.get("DD-APPLICATION-KEY") not in emulator.app_keys:
+            self._send(403, {"errors": ["Forbidden"]}, limit_headers)
+            return
+        if over_limit:
+            self._send(429, {"errors": ["Too many requests"]}, limit_headers)
+            return
+        if raw and not isinstance(body, dict | list):
+            self._send(400, _errors("Bad Request", "body is not JSON"), limit_headers)
+            return
+        status, answer = emulator.route(self.command, parts.path, query, body)
+        if fault is not None:
+            time.sleep(fault.delay_seconds)  # the change happened; the answer comes too late
+        self._send(status, answer, limit_headers)
+
+    def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        payload = b"" if body is None or status == 204 else json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if payload:
+            self.send_header("Content-Type", JSON_API)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+
+def _errors(title: str, detail: str) -> dict[str, Any]:
+    return {"errors": [{"title": title, "detail": detail}]}
+
+
+def _errors_for(status: int) -> dict[str, Any]:
+    if status == 429:
+        return {"errors": ["Too many requests"]}
+    titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
+    return _errors(titles.get(status, "Internal Server Error" if status >= 500 else "Error"), f"injected {status}")
+
+
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]], default_limit: int) -> tuple[int, Any]:
+    """Cursor pagination as Datadog does it: page[cursor] in, meta.after out (absent on the last page)."""
+    try:
+        limit = min(int(_first(query, "page[limit]") or default_limit), 5000)
+        start = int(_first(query, "page[cursor]") or 0)
+    except ValueError:
+        return 400, _errors("Bad Request", "invalid page parameters")
+    page = items[start : start + max(limit, 1)]
+    after = str(start + len(page)) if start + len(page) < len(items) else None
+    return 200, {"data": page, "meta": {"after": after}}
