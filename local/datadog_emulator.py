@@ -132,7 +132,9 @@ class DatadogEmulator:
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="datadog-emulator", daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="datadog-emulator", daemon=True
+        ).start()
         return self.url
 
     def stop(self) -> None:

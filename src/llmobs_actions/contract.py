@@ -27,6 +27,8 @@ SAFE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 # Free text goes into JSON bodies, where anything is safe; control characters are still refused
 # because a newline in a dataset name is always a mistake upstream.
 PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# ...and a name must also have something besides blanks.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"
 
 SafeId = Annotated[
     str,
@@ -58,15 +60,8 @@ class CloneDataset(_ActionBase):
     action: Literal["clone_dataset"]
     project_id: SafeId
     dataset_id: SafeId = Field(description="The source dataset.")
-    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE_PATTERN, description="Name of the new dataset.")
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN, description="Name of the new dataset.")
     description: str | None = Field(default=None, max_length=2000, pattern=PRINTABLE_PATTERN)
-
-    @field_validator("name")
-    @classmethod
-    def _not_blank(cls, name: str) -> str:
-        if not name.strip():
-            raise ValueError("name must not be blank")
-        return name
 
     @property
     def target(self) -> str:

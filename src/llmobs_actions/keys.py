@@ -52,11 +52,13 @@ class KeyStore:
         except TransformParameterError:
             raise SecretMisconfiguredError(f"secret {self._secret_id!r} is not a JSON object") from None
         except GetParameterError as error:
-            code = _aws_error_code(error.__cause__)
+            # Powertools raises without `from`: the AWS error is the implicit context.
+            underlying = error.__cause__ or error.__context__
+            code = _aws_error_code(underlying)
             if code in _MISCONFIGURATION_CODES:
                 raise SecretMisconfiguredError(f"secret {self._secret_id!r} cannot be read: {code}") from None
             raise SecretUnavailableError(
-                f"Secrets Manager unavailable reading {self._secret_id!r}: {code or type(error.__cause__).__name__}"
+                f"Secrets Manager unavailable reading {self._secret_id!r}: {code or type(underlying).__name__}"
             ) from None
         return _keys_from(value, self._secret_id)
 

@@ -1,0 +1,223 @@
+"""The Datadog client against local HTTP servers: exact requests out, every answer mapped to the right error."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from llmobs_actions.datadog import (
+    DatadogClient,
+    DatadogHTTPError,
+    DatadogKeys,
+    DatadogNoAnswerError,
+    DatadogUnreachableError,
+    RateLimit,
+)
+from local.datadog_emulator import DatadogEmulator, Fault
+from tests.conftest import API_KEY, APP_KEY, DATASET_ID, EXPERIMENT_IDS, PROJECT_ID
+
+KEYS = DatadogKeys(API_KEY, APP_KEY)
+
+
+class CannedServer:
+    """Answers every request with one settable status, headers and raw body."""
+
+    def __init__(self) -> None:
+        self.status, self.body, self.headers = 204, b"", {}
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(canned.status)
+                for name, value in canned.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(canned.body)))
+                self.end_headers()
+                self.wfile.write(canned.body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> DatadogClient:
+        self.status, self.headers = status, headers or {}
+        self.body = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+        return DatadogClient(self.url, connect_timeout=1, read_timeout=1)
+
+
+@pytest.fixture(scope="module")
+def canned() -> Iterator[CannedServer]:
+    server = CannedServer()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def client(emulator: DatadogEmulator) -> DatadogClient:
+    return DatadogClient(emulator.url, connect_timeout=1, read_timeout=1)
+
+
+def test_clone_sends_exactly_what_the_spec_describes(client: DatadogClient, emulator: DatadogEmulator) -> None:
+    cloned = client.clone_dataset(KEYS, PROJECT_ID, DATASET_ID, "golden snapshot", "nightly")
+
+    [request] = emulator.requests
+    assert request.method == "POST"
+    assert request.path == f"/api/v2/llm-obs/v1/{PROJECT_ID}/datasets/{DATASET_ID}/clone"
+    assert request.body == {
+        "data": {
+            "type": "datasets",
+            "id": DATASET_ID,
+            "attributes": {"name": "golden snapshot", "description": "nightly"},
+        }
+    }
+    assert request.headers["DD-API-KEY"] == API_KEY
+    assert request.headers["DD-APPLICATION-KEY"] == APP_KEY
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Accept"] == "application/json"
+    assert request.headers["User-Agent"].startswith("llmobs-actions/")
+    assert cloned.id in emulator.datasets
+    assert (cloned.name, cloned.current_version, cloned.missing) == ("golden snapshot", 0, ())
+    assert len(emulator.datasets[cloned.id].records) == 5
+
+
+def test_clone_without_description_omits_it(client: DatadogClient, emulator: DatadogEmulator) -> None:
+    client.clone_dataset(KEYS, PROJECT_ID, DATASET_ID, "snap", None)
+    assert emulator.requests[0].body["data"]["attributes"] == {"name": "snap"}
+
+
+def test_delete_sends_exactly_what_the_spec_describes(client: DatadogClient, emulator: DatadogEmulator) -> None:
+    assert client.delete_experiments(KEYS, EXPERIMENT_IDS) is None
+    [request] = emulator.requests
+    assert (request.method, request.path) == ("POST", "/api/v2/llm-obs/v1/experiments/delete")
+    assert request.body == {"data": {"type": "experiments", "attributes": {"experiment_ids": EXPERIMENT_IDS}}}
+    assert all(emulator.experiments[i].deleted_at for i in EXPERIMENT_IDS)
+
+
+def test_quoting_keeps_hostile_ids_inside_one_path_segment(emulator: DatadogEmulator) -> None:
+    client = DatadogClient(emulator.url, connect_timeout=1, read_timeout=1)
+    with pytest.raises(DatadogHTTPError):
+        client.clone_dataset(KEYS, "../experiments", "x/../../delete?y#z", "n", None)
+    [request] = emulator.requests
+    assert request.path == "/api/v2/llm-obs/v1/..%2Fexperiments/datasets/x%2F..%2F..%2Fdelete%3Fy%23z/clone"
+
+
+def test_connections_are_kept_alive_across_calls(client: DatadogClient, emulator: DatadogEmulator) -> None:
+    for _ in range(3):
+        client.delete_experiments(KEYS, EXPERIMENT_IDS)
+    assert len({r.client_port for r in emulator.requests}) == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 422, 500, 502, 503, 504])
+def test_json_api_errors_keep_status_and_detail(status: int, canned: CannedServer) -> None:
+    body = {"errors": [{"status": str(status), "title": "Generic Error", "detail": "dataset not found"}]}
+    client = canned.answer(status, body, {"Content-Type": "application/vnd.api+json"})
+    with pytest.raises(DatadogHTTPError) as raised:
+        client.clone_dataset(KEYS, PROJECT_ID, DATASET_ID, "n", None)
+    assert raised.value.status == status
+    assert raised.value.detail == "Generic Error: dataset not found"
+    assert raised.value.operation == "clone_dataset"
+
+
+def test_a_429_keeps_its_message_and_rate_limit_headers_whatever_their_case(canned: CannedServer) -> None:
+    headers = {
+        "x-ratelimit-limit": "10",
+        "x-ratelimit-period": "10",
+        "x-ratelimit-remaining": "0",
+        "x-ratelimit-reset": "3",
+        "x-ratelimit-name": "llm_obs_api",
+    }
+    with pytest.raises(DatadogHTTPError) as raised:
+        canned.answer(429, {"errors": ["Too many requests"]}, headers).delete_experiments(KEYS, ["a"])
+    assert raised.value.detail == "Too many requests"
+    assert raised.value.rate_limit == RateLimit(limit=10, period=10, remaining=0, reset_seconds=3, name="llm_obs_api")
+
+
+def test_a_non_json_error_body_is_kept_short(canned: CannedServer) -> None:
+    client = canned.answer(502, b"<html>" + b"x" * 5000 + b"</html>", {"Content-Type": "text/html"})
+    with pytest.raises(DatadogHTTPError) as raised:
+        client.delete_experiments(KEYS, ["a"])
+    assert raised.value.status == 502
+    assert raised.value.detail.startswith("<html>")
+    assert len(raised.value.detail) <= 500
+
+
+def test_an_epoch_reset_header_becomes_seconds_from_now() -> None:
+    limit = RateLimit.from_headers({"X-RATELIMIT-RESET": "1800000030"}, now=1_800_000_000)
+    assert limit.reset_seconds == 30
+
+
+def test_unparseable_rate_limit_headers_are_ignored() -> None:
+    assert RateLimit.from_headers({"X-RateLimit-Reset": "soon", "X-RateLimit-Limit": ""}) == RateLimit()
+
+
+def test_a_clone_answer_missing_fields_is_reported_not_raised(canned: CannedServer) -> None:
+    client = canned.answer(200, {"data": {"type": "datasets", "attributes": {"name": "n"}}})
+    cloned = client.clone_dataset(KEYS, PROJECT_ID, DATASET_ID, "n", None)
+    assert cloned.missing == ("data.id", "data.attributes.current_version")
+
+
+def test_a_clone_answer_that_is_not_json_is_reported_not_raised(canned: CannedServer) -> None:
+    cloned = canned.answer(200, b"OK").clone_dataset(KEYS, PROJECT_ID, DATASET_ID, "n", None)
+    assert cloned.id is None
+    assert "data.id" in cloned.missing
+
+
+def test_a_refused_connection_is_unreachable() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(DatadogUnreachableError):
+        DatadogClient(f"http://127.0.0.1:{port}", connect_timeout=1, read_timeout=1).delete_experiments(KEYS, ["a"])
+
+
+def test_a_dropped_connection_is_no_answer(client: DatadogClient, emulator: DatadogEmulator) -> None:
+    emulator.inject(Fault(drop=True))
+    with pytest.raises(DatadogNoAnswerError):
+        client.delete_experiments(KEYS, ["a"])
+
+
+def test_a_slow_answer_is_no_answer_and_the_change_may_have_happened(
+    emulator: DatadogEmulator,
+) -> None:
+    emulator.inject(Fault(delay_seconds=1.5))
+    client = DatadogClient(emulator.url, connect_timeout=1, read_timeout=0.5)
+    with pytest.raises(DatadogNoAnswerError):
+        client.clone_dataset(KEYS, PROJECT_ID, DATASET_ID, "late", None)
+    assert len(emulator.datasets_named("late")) == 1
+
+
+def test_every_call_is_observed_with_its_status(emulator: DatadogEmulator) -> None:
+    seen: list[tuple[str, int | None]] = []
+    client = DatadogClient(
+        emulator.url, connect_timeout=1, read_timeout=1, observer=lambda op, status, ms: seen.append((op, status))
+    )
+    client.delete_experiments(KEYS, ["a"])
+    emulator.inject(Fault(drop=True))
+    with pytest.raises(DatadogNoAnswerError):
+        client.clone_dataset(KEYS, PROJECT_ID, DATASET_ID, "n", None)
+    assert seen == [("delete_experiments", 204), ("clone_dataset", None)]
+
+
+def test_finding_datasets_by_name(client: DatadogClient, emulator: DatadogEmulator) -> None:
+    emulator.add_dataset(PROJECT_ID, "nightly")
+    found = client.find_datasets_by_name(KEYS, PROJECT_ID, "nightly")
+    assert [d.name for d in found] == ["nightly"]
+    assert emulator.requests[-1].query == {"filter[name]": ["nightly"]}
+
+
+def test_keys_do_not_show_in_repr() -> None:
+    assert API_KEY not in repr(KEYS)
+    assert APP_KEY not in repr(KEYS)
