@@ -5,31 +5,36 @@ from __future__ import annotations
 import io
 import json
 import logging
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from llmobs_actions import handler, observability
 from local.datadog_emulator import DatadogEmulator
+from local.stack import (
+    API_KEY,
+    APP_KEY,
+    AWS_TEST_ENVIRONMENT,
+    DATASET_ID,
+    EXPERIMENT_IDS,
+    PROJECT_ID,
+    QUEUE_NAME,
+    SECRET_ID,
+    AwsResources,
+    create_resources,
+    function_environment,
+    reset_moto,
+    seed,
+    start_moto,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
-# The ids the files in events/ refer to.
-PROJECT_ID = "a33671aa-8a1e-4c3b-9f0e-5d2b6c7e8f90"
-DATASET_ID = "9f64e5c7-dc5a-45c8-a17c-1b85f0bec97d"
-EXPERIMENT_IDS = ["3fd6b5e0-8910-4b1c-a7d0-5b84de329012", "4ae7c6f1-9a21-4c2d-b8e1-6c95ef43a123"]
-QUEUE_NAME = "llmobs-actions-dev-ActionsQueue"
-DLQ_NAME = "llmobs-actions-dev-ActionsDeadLetterQueue"
-SECRET_ID = "llmobs-actions/datadog"
-API_KEY = "0123456789abcdef0123456789abcdef"  # shaped like a real key, so a leak would be recognisable
-APP_KEY = "fedcba9876543210fedcba9876543210fedcba98"
+__all__ = ["API_KEY", "APP_KEY", "DATASET_ID", "EXPERIMENT_IDS", "PROJECT_ID", "QUEUE_NAME", "SECRET_ID"]
 
 
 @dataclass
@@ -44,15 +49,7 @@ class FakeLambdaContext:
         return self.remaining_ms
 
 
-@dataclass
-class Aws:
-    endpoint: str
-    queue_url: str
-    queue_arn: str
-    dlq_url: str
-    sqs: Any = field(repr=False)
-    secrets: Any = field(repr=False)
-
+class Aws(AwsResources):
     def dead_letters(self) -> list[dict[str, Any]]:
         """Everything in the DLQ, with attributes flattened to strings (messages stay in the queue)."""
         found: dict[str, dict[str, Any]] = {}
@@ -134,66 +131,29 @@ def delete_action(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server, endpoint = start_moto()
+    yield endpoint
     server.stop()
 
 
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_ENDPOINT_URL": moto_endpoint,
-    }.items():
+    for name, value in (AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": moto_endpoint}).items():
         monkeypatch.setenv(name, value)
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).read()  # noqa: S310
-    sqs = boto3.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=QUEUE_NAME,
-        Attributes={
-            "VisibilityTimeout": "1",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
-        },
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    secrets = boto3.client("secretsmanager")
-    secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY, "app_key": APP_KEY}))
-    return Aws(moto_endpoint, queue_url, queue_arn, dlq_url, sqs, secrets)
+    reset_moto(moto_endpoint)
+    return Aws(**vars(create_resources(moto_endpoint)))
 
 
 @pytest.fixture
 def emulator() -> Iterator[DatadogEmulator]:
     with DatadogEmulator(api_key=API_KEY, app_key=APP_KEY) as emulator:
-        emulator.add_project("evals", project_id=PROJECT_ID)
-        emulator.add_dataset(PROJECT_ID, "golden", records=5, dataset_id=DATASET_ID)
-        for number, experiment_id in enumerate(EXPERIMENT_IDS):
-            emulator.add_experiment(PROJECT_ID, DATASET_ID, f"run-{number}", experiment_id=experiment_id)
+        seed(emulator)
         yield emulator
 
 
 @pytest.fixture
 def function_env(aws: Aws, emulator: DatadogEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The environment the SAM template gives the function, pointed at the local stack."""
-    for name, value in {
-        "DD_SITE": "datadoghq.com",
-        "DD_API_URL": emulator.url,
-        "DD_SECRET_ID": SECRET_ID,
-        "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
-        "DD_READ_TIMEOUT_SECONDS": "2",
-        "DD_CONNECT_TIMEOUT_SECONDS": "1",
-        "POWERTOOLS_SERVICE_NAME": "llmobs-actions",
-        "POWERTOOLS_METRICS_NAMESPACE": "LLMObsActions",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
+    for name, value in function_environment(aws, emulator).items():
         monkeypatch.setenv(name, value)
     handler.processor.cache_clear()
     yield

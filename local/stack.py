@@ -1,0 +1,119 @@
+"""The local stack: moto in server mode plus the Datadog emulator, with the resources the function expects."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.datadog_emulator import DatadogEmulator
+
+REGION = "us-east-1"
+# The ids the files in events/ refer to, seeded into the emulator.
+PROJECT_ID = "a33671aa-8a1e-4c3b-9f0e-5d2b6c7e8f90"
+DATASET_ID = "9f64e5c7-dc5a-45c8-a17c-1b85f0bec97d"
+EXPERIMENT_IDS = ["3fd6b5e0-8910-4b1c-a7d0-5b84de329012", "4ae7c6f1-9a21-4c2d-b8e1-6c95ef43a123"]
+QUEUE_NAME = "llmobs-actions-dev-ActionsQueue"
+DLQ_NAME = "llmobs-actions-dev-ActionsDeadLetterQueue"
+SECRET_ID = "llmobs-actions/datadog"
+# Distinctive, so a leak would be recognisable in any output.
+API_KEY = "emulator-api-key-3f9a1c77e2"
+APP_KEY = "emulator-app-key-b52e0d9461"
+
+AWS_TEST_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+@dataclass
+class AwsResources:
+    endpoint: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    sqs: Any
+    secrets: Any
+
+
+def start_moto() -> tuple[ThreadedMotoServer, str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request).read()
+
+
+def create_resources(endpoint: str, visibility_timeout: int = 1, max_receive_count: int = 5) -> AwsResources:
+    """The queue, its DLQ and the Datadog secret, as the SAM template creates them (AWS_ENDPOINT_URL must be set)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=QUEUE_NAME,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY, "app_key": APP_KEY}))
+    return AwsResources(endpoint, queue_url, queue_arn, dlq_url, sqs, secrets)
+
+
+def seed(emulator: DatadogEmulator) -> None:
+    """The project, dataset and experiments the files in events/ name."""
+    emulator.add_project("evals", project_id=PROJECT_ID)
+    emulator.add_dataset(PROJECT_ID, "golden", records=5, dataset_id=DATASET_ID)
+    for number, experiment_id in enumerate(EXPERIMENT_IDS):
+        emulator.add_experiment(PROJECT_ID, DATASET_ID, f"run-{number}", experiment_id=experiment_id)
+
+
+def function_environment(resources: AwsResources, emulator: DatadogEmulator) -> dict[str, str]:
+    """The environment the SAM template gives the function, pointed at the local stack."""
+    return {
+        "DD_SITE": "datadoghq.com",
+        "DD_API_URL": emulator.url,
+        "DD_SECRET_ID": SECRET_ID,
+        "DEAD_LETTER_QUEUE_URL": resources.dlq_url,
+        "DD_READ_TIMEOUT_SECONDS": "2",
+        "DD_CONNECT_TIMEOUT_SECONDS": "1",
+        "POWERTOOLS_SERVICE_NAME": "llmobs-actions",
+        "POWERTOOLS_METRICS_NAMESPACE": "LLMObsActions",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+@contextmanager
+def local_stack() -> Iterator[tuple[AwsResources, DatadogEmulator]]:
+    """Start everything, point this process's AWS clients and the function at it, and tear it down after."""
+    server, endpoint = start_moto()
+    saved = dict(os.environ)
+    os.environ.update(AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": endpoint})
+    try:
+        with DatadogEmulator(api_key=API_KEY, app_key=APP_KEY) as emulator:
+            seed(emulator)
+            resources = create_resources(endpoint)
+            os.environ.update(function_environment(resources, emulator))
+            yield resources, emulator
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        server.stop()
