@@ -46,6 +46,18 @@ class AwsResources:
     sqs: Any
     secrets: Any
 
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Everything in the DLQ, with attributes flattened to strings (messages stay in the queue)."""
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(5):
+            response = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+            )
+            for message in response.get("Messages", []):
+                attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+                found[message["MessageId"]] = {"body": message["Body"], "attributes": attributes}
+        return list(found.values())
+
 
 def start_moto() -> tuple[ThreadedMotoServer, str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -105,6 +117,7 @@ def function_environment(resources: AwsResources, emulator: DatadogEmulator) -> 
 def local_stack() -> Iterator[tuple[AwsResources, DatadogEmulator]]:
     """Start everything, point this process's AWS clients and the function at it, and tear it down after."""
     server, endpoint = start_moto()
+    reset_moto(endpoint)  # moto's state lives in the process, not the server: start from nothing
     saved = dict(os.environ)
     os.environ.update(AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": endpoint})
     try:

@@ -50,18 +50,6 @@ class FakeLambdaContext:
 
 
 class Aws(AwsResources):
-    def dead_letters(self) -> list[dict[str, Any]]:
-        """Everything in the DLQ, with attributes flattened to strings (messages stay in the queue)."""
-        found: dict[str, dict[str, Any]] = {}
-        for _ in range(5):
-            response = self.sqs.receive_message(
-                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
-            )
-            for message in response.get("Messages", []):
-                attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
-                found[message["MessageId"]] = {"body": message["Body"], "attributes": attributes}
-        return list(found.values())
-
     def send_and_receive(self, body: str) -> dict[str, Any]:
         """Put a message on the source queue and receive it as Lambda would: returns an SQS event record."""
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
