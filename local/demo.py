@@ -10,25 +10,11 @@ import io
 import json
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-
-
-@dataclass
-class LambdaContext:
-    """The parts of Lambda's context object the handler reads."""
-
-    function_name: str = "llmobs-actions-demo"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:llmobs-actions-demo"
-    aws_request_id: str = "demo-request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = [args.event] if args.event else sorted(EVENTS.glob("*.json"))
 
-    from local.stack import local_stack  # imported late: --help stays instant
+    from local.stack import LambdaContext, local_stack  # imported late: --help stays instant
 
     with local_stack() as (resources, emulator):
         from llmobs_actions import handler, observability

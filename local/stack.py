@@ -38,6 +38,20 @@ AWS_TEST_ENVIRONMENT = {
 
 
 @dataclass
+class LambdaContext:
+    """The parts of Lambda's context object the handler reads; the remaining time is settable."""
+
+    function_name: str = "llmobs-actions-dev-ActionsFunction"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:llmobs-actions-dev-ActionsFunction"
+    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+    remaining_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@dataclass
 class AwsResources:
     endpoint: str
     queue_url: str

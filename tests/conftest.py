@@ -6,7 +6,6 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from local.stack import (
     QUEUE_NAME,
     SECRET_ID,
     AwsResources,
+    LambdaContext,
     create_resources,
     function_environment,
     reset_moto,
@@ -37,16 +37,7 @@ EVENTS = ROOT / "events"
 __all__ = ["API_KEY", "APP_KEY", "DATASET_ID", "EXPERIMENT_IDS", "PROJECT_ID", "QUEUE_NAME", "SECRET_ID"]
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "llmobs-actions-dev-ActionsFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:llmobs-actions-dev-ActionsFunction"
-    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
-    remaining_ms: int = 60_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+FakeLambdaContext = LambdaContext
 
 
 class Aws(AwsResources):
