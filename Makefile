@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The SAM CLI pins older boto3/pydantic than the function: it gets a virtualenv of its own.
+SAM_VENV := .venv-sam
+SAM_INSTALLED := $(SAM_VENV)/.installed
+SAM_CLI_VERSION := 1.170.0
 export PYTHONPATH := src:.
 
 .PHONY: test demo lint typecheck unit schema clean
@@ -12,6 +16,12 @@ $(INSTALLED): requirements-dev.txt src/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	@touch $@
+
+$(SAM_INSTALLED):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	$(SAM_VENV)/bin/uv pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
 	@touch $@
 
 ## make test: lint, type-check and run every test
@@ -24,7 +34,7 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy --strict src
 
-unit: $(INSTALLED)
+unit: $(INSTALLED) $(SAM_INSTALLED)
 	$(BIN)/pytest
 
 ## make demo: run the function over events/ on the local stack (EVENT=events/x.json for one file)
@@ -36,4 +46,4 @@ schema: $(INSTALLED)
 	$(BIN)/python -m llmobs_actions.contract > schemas/action.v1.schema.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -1,0 +1,120 @@
+"""The translated template deployed into moto's CloudFormation, and the real `sam build`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import Aws
+from tests.template.conftest import TEMPLATE, sam_environment
+
+STACK = "llmobs-actions-dev"
+
+
+def deploy(translated: dict[str, Any], parameters: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Create the stack in moto; returns {logical id: {type, physical id}}."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="llmobs-actions-code")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as code:
+        code.writestr("llmobs_actions/__init__.py", "")
+    s3.put_object(Bucket="llmobs-actions-code", Key="code.zip", Body=archive.getvalue())
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=STACK,
+        TemplateBody=json.dumps(translated),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    return {
+        r["LogicalResourceId"]: {"type": r["ResourceType"], "id": r.get("PhysicalResourceId", "")}
+        for r in cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+    }
+
+
+def test_the_stack_deploys_and_wires_queue_dlq_table_and_rule(aws: Aws, translated: dict[str, Any]) -> None:
+    """moto creates the queues, table, roles, log group, function, event source mapping and rule.
+
+    moto's CloudFormation skips (with a warning) AWS::SQS::QueuePolicy, AWS::SecretsManager::Secret,
+    AWS::CloudWatch::Alarm, AWS::Scheduler::Schedule and AWS::Lambda::EventInvokeConfig; those are
+    asserted on the translated template instead (test_template.py). It also ignores arm64, the table's
+    TTL and RedriveAllowPolicy.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # moto warns for each resource type it skips (listed above)
+        created = deploy(translated, {"FunctionTimeout": "60", "MaxReceiveCount": "7"})
+
+    sqs = boto3.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=f"{STACK}-actions")["QueueUrl"]
+    dlq_url = sqs.get_queue_url(QueueName=f"{STACK}-actions-dlq")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    assert queue["VisibilityTimeout"] == "365"
+    assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 7}
+    assert (queue["SqsManagedSseEnabled"], dlq["SqsManagedSseEnabled"]) == ("true", "true")
+    assert dlq["MessageRetentionPeriod"] == "1209600"
+
+    table = boto3.client("dynamodb").describe_table(TableName=created["IdempotencyTable"]["id"])["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+    events = boto3.client("events")
+    rule = events.describe_rule(Name=created["ActionsRule"]["id"])
+    assert json.loads(rule["EventPattern"]) == {"source": ["llmobs.actions"], "detail-type": ["LLMObs Action"]}
+    [target] = events.list_targets_by_rule(Rule=created["ActionsRule"]["id"])["Targets"]
+    assert target["Arn"] == queue["QueueArn"]
+    assert target["DeadLetterConfig"] == {"Arn": dlq["QueueArn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 10
+
+    function = boto3.client("lambda").get_function(FunctionName=created["ActionsFunction"]["id"])["Configuration"]
+    assert function["Handler"] == "llmobs_actions.handler.lambda_handler"
+    assert function["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"].endswith(f"/{STACK}-actions-dlq")
+    assert function["Environment"]["Variables"]["IDEMPOTENCY_TABLE"] == created["IdempotencyTable"]["id"]
+
+
+def _python313() -> str | None:
+    """sam build needs the runtime's interpreter on PATH; pyenv machines have it out of the way."""
+    candidates = [
+        shutil.which("python3.13"),
+        *sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.13*/bin/python3.13")),
+    ]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "--version"], capture_output=True, text=True, check=False)  # noqa: S603
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.mark.slow
+def test_sam_build_packages_the_function_for_arm64(sam_bin: Path, tmp_path: Path) -> None:
+    python313 = _python313()
+    if python313 is None:
+        pytest.skip("sam build needs a python3.13 interpreter (the function's runtime) and none is installed here")
+    environment = sam_environment(tmp_path) | {"PATH": f"{Path(python313).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(  # noqa: S603
+        [str(sam_bin / "sam"), "build", "--build-dir", str(tmp_path / "build"), "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=TEMPLATE.parent,
+        env=environment,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    artifact = tmp_path / "build" / "ActionsFunction"
+    assert (artifact / "llmobs_actions" / "handler.py").exists()
+    assert (artifact / "aws_lambda_powertools").is_dir()
+    assert list(artifact.glob("pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so")), "arm64 wheels"
+    assert not (artifact / "tests").exists(), "only src/ is packaged"
+    assert not (artifact / "local").exists(), "only src/ is packaged"

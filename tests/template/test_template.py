@@ -1,0 +1,333 @@
+"""template.yaml: validated by SAM and cfn-lint, and the rules lint cannot check asserted on the translation."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmobs_actions.settings import ENVIRONMENT_VARIABLES, REQUIRED_ENVIRONMENT_VARIABLES
+from tests.template.conftest import TEMPLATE, resolved, sam_environment
+
+EXISTING_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:datadog-keys-AbCdEf"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# Every way a deployment can look: defaults, an existing secret with its own KMS key, a nightly schedule.
+VARIANTS: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "existing-secret-with-kms": {"DatadogSecretArn": EXISTING_SECRET, "DatadogSecretKmsKeyArn": KMS_KEY},
+    "scheduled": {
+        "ScheduleExpression": "cron(0 3 * * ? *)",
+        "ScheduledAction": '{"action":"delete_experiments","experiment_ids":["e1"]}',
+        "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:oncall",
+    },
+}
+
+
+def run_sam(sam_bin: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (the SAM CLI of our own virtualenv)
+        [str(sam_bin / "sam"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=TEMPLATE.parent,
+        env=sam_environment(tmp_path),
+    )
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def statements(policy_holder: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s for policy in policy_holder["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- the SAM CLI's own checks -----------------------------------------------------------------
+
+
+def test_sam_validate_accepts_the_template(sam_bin: Path, tmp_path: Path) -> None:
+    """The translator catches what lint misses, e.g. an unknown property in an SQS `Events:` entry."""
+    empty_config = tmp_path / "samconfig.toml"
+    empty_config.write_text("version = 0.1\n")  # samconfig turns lint on; this run is the translator alone
+    result = run_sam(sam_bin, tmp_path, "validate", "--config-file", str(empty_config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_sam_validate_lint_accepts_the_template(sam_bin: Path, tmp_path: Path) -> None:
+    result = run_sam(sam_bin, tmp_path, "validate", "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the function ------------------------------------------------------------------------------
+
+
+def test_the_function_runs_our_handler_on_python313_arm64_with_tracing(translated: dict[str, Any]) -> None:
+    function = resolved(translated)["ActionsFunction"]["Properties"]
+    assert (function["Runtime"], function["Architectures"]) == ("python3.13", ["arm64"])
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    module_name, function_name = function["Handler"].rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module_name), function_name))
+    assert function["LoggingConfig"] == {"LogGroup": {"Ref": "ActionsFunctionLogGroup"}}
+    assert function["Role"] == {"Fn::GetAtt": ["ActionsFunctionRole", "Arn"]}
+
+
+def test_memory_and_timeout_come_from_parameters(translated: dict[str, Any]) -> None:
+    function = resolved(translated, FunctionMemorySize="512", FunctionTimeout="120")["ActionsFunction"]
+    assert (function["Properties"]["MemorySize"], function["Properties"]["Timeout"]) == ("512", "120")
+
+
+def test_every_variable_the_code_requires_is_set_and_every_variable_set_is_read(
+    translated: dict[str, Any],
+) -> None:
+    variables = resolved(translated)["ActionsFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(REQUIRED_ENVIRONMENT_VARIABLES) <= set(variables)
+    powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    assert set(variables) - powertools <= set(ENVIRONMENT_VARIABLES), "the template sets a variable nobody reads"
+    assert powertools <= set(variables)
+    assert {"DD_SITE", "IDEMPOTENCY_TABLE"} <= set(variables)
+
+
+def test_the_secret_is_never_a_literal_in_the_environment(translated: dict[str, Any]) -> None:
+    for parameters in VARIANTS.values():
+        variables = resolved(translated, **parameters)["ActionsFunction"]["Properties"]["Environment"]["Variables"]
+        assert not any(re.search(r"key", name, re.IGNORECASE) for name in variables), "keys live in the secret only"
+        assert variables["DD_SECRET_ID"] in ({"Ref": "DatadogSecret"}, EXISTING_SECRET)
+
+
+def test_a_created_secret_holds_a_placeholder_never_a_key(translated: dict[str, Any]) -> None:
+    secret = resolved(translated)["DatadogSecret"]["Properties"]
+    assert secret["SecretString"] == '{"api_key": "", "app_key": ""}'
+    assert "DatadogSecret" not in resolved(translated, DatadogSecretArn=EXISTING_SECRET)
+
+
+# --- the SQS event source ----------------------------------------------------------------------
+
+
+def test_the_event_source_reports_partial_failures_and_caps_concurrency(
+    translated: dict[str, Any], sam_template: dict[str, Any]
+) -> None:
+    [mapping] = of_type(resolved(translated), "AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["EventSourceArn"] == {"Fn::GetAtt": ["ActionsQueue", "Arn"]}
+    assert properties["ScalingConfig"]["MaximumConcurrency"] == "2"
+    assert properties["BatchSize"] == "10"
+    concurrency = sam_template["Parameters"]["MaxConcurrency"]
+    assert (concurrency["MinValue"], concurrency["MaxValue"]) == (2, 1000)
+
+
+def test_visibility_is_at_least_six_function_timeouts_plus_the_batching_window(
+    translated: dict[str, Any], sam_template: dict[str, Any]
+) -> None:
+    for timeout in sam_template["Parameters"]["FunctionTimeout"]["AllowedValues"]:
+        resources = resolved(translated, FunctionTimeout=timeout)
+        [mapping] = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        window = mapping["Properties"]["MaximumBatchingWindowInSeconds"]
+        visibility = resources["ActionsQueue"]["Properties"]["VisibilityTimeout"]
+        assert visibility >= 6 * int(timeout) + window, f"timeout {timeout}: visibility {visibility}"
+        assert visibility <= 43_200  # SQS's maximum
+
+
+def test_retryable_messages_reach_the_dlq_after_at_least_five_receives(
+    translated: dict[str, Any], sam_template: dict[str, Any]
+) -> None:
+    redrive = resolved(translated)["ActionsQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
+    assert int(redrive["maxReceiveCount"]) >= 5
+    assert sam_template["Parameters"]["MaxReceiveCount"]["MinValue"] >= 5
+
+
+def test_queues_are_encrypted_and_the_dlq_keeps_messages_fourteen_days(translated: dict[str, Any]) -> None:
+    resources = resolved(translated)
+    for queue in of_type(resources, "AWS::SQS::Queue").values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    dlq = resources["ActionsDeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    allow = dlq["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    # the ARN is spelled out (a GetAtt would be circular): it must name the queue ActionsQueue really gets
+    queue_name = resources["ActionsQueue"]["Properties"]["QueueName"]["Fn::Sub"]
+    assert allow["sourceQueueArns"][0]["Fn::Sub"].endswith(f":{queue_name}")
+
+
+def test_direct_invocations_are_retried_then_dead_lettered(translated: dict[str, Any]) -> None:
+    [config] = of_type(resolved(translated), "AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["MaximumRetryAttempts"] == 2
+    assert config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]
+    }
+
+
+# --- EventBridge ---------------------------------------------------------------------------------
+
+
+def test_the_rule_forwards_matching_events_to_the_queue_with_retries_and_a_dlq(translated: dict[str, Any]) -> None:
+    rule = resolved(translated, EventBusName="evals-bus")["ActionsRule"]["Properties"]
+    assert rule["EventBusName"] == "evals-bus"
+    assert rule["EventPattern"] == {"source": ["llmobs.actions"], "detail-type": ["LLMObs Action"]}
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["ActionsQueue", "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
+
+
+def test_only_the_rule_and_the_scheduler_role_are_let_into_the_queue(translated: dict[str, Any]) -> None:
+    for name, parameters in VARIANTS.items():
+        resources = resolved(translated, **parameters)
+        policy = resources["ActionsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        principals = [s["Principal"] for s in policy]
+        expected = [{"Service": "events.amazonaws.com"}]
+        if name == "scheduled":
+            expected.append({"AWS": {"Fn::GetAtt": ["SchedulerRole", "Arn"]}})
+        assert principals == expected
+        assert policy[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ActionsRule", "Arn"]}}}
+        dlq_policy = resources["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        assert all("aws:SourceArn" in s["Condition"]["ArnEquals"] for s in dlq_policy)
+
+
+def test_the_schedule_exists_only_when_asked_for_with_retries_and_a_dlq(translated: dict[str, Any]) -> None:
+    assert "ActionsSchedule" not in resolved(translated)
+    schedule = resolved(translated, **VARIANTS["scheduled"])["ActionsSchedule"]["Properties"]
+    assert schedule["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    target = schedule["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["ActionsQueue", "Arn"]}
+    assert target["Input"] == VARIANTS["scheduled"]["ScheduledAction"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
+
+
+# --- idempotency table, alarms, outputs ----------------------------------------------------------
+
+
+def test_the_idempotency_table_is_on_demand_with_ttl_and_point_in_time_recovery(translated: dict[str, Any]) -> None:
+    table = resolved(translated)["IdempotencyTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_alarms_watch_the_dlq_the_function_and_the_queue_age(translated: dict[str, Any]) -> None:
+    for name, parameters in VARIANTS.items():
+        alarms = of_type(resolved(translated, **parameters), "AWS::CloudWatch::Alarm")
+        watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+        assert watched == {
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+            ("AWS/Lambda", "Errors"),
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        }
+        dlq_alarm = alarms["DeadLetterQueueAlarm"]["Properties"]
+        assert (dlq_alarm["Threshold"], dlq_alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert dlq_alarm["TreatMissingData"] == "notBreaching"
+        for alarm in alarms.values():
+            actions = alarm["Properties"].get("AlarmActions")
+            assert actions == ([VARIANTS["scheduled"]["AlarmTopicArn"]] if name == "scheduled" else None)
+
+
+def test_the_log_group_keeps_logs_as_long_as_asked(translated: dict[str, Any]) -> None:
+    group = resolved(translated, LogRetentionDays="14")["ActionsFunctionLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == "14"
+
+
+def test_outputs_name_what_producers_and_operators_need(translated: dict[str, Any]) -> None:
+    assert {
+        "ActionsQueueUrl",
+        "ActionsQueueArn",
+        "ActionsDeadLetterQueueUrl",
+        "ActionsDeadLetterQueueArn",
+        "ActionsFunctionName",
+        "ActionsRuleArn",
+        "IdempotencyTableName",
+        "DatadogSecretArn",
+    } <= set(translated["Outputs"])
+
+
+# --- least privilege -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_iam_grants_nothing_on_wildcards_but_xray(translated: dict[str, Any], variant: str) -> None:
+    resources = resolved(translated, **VARIANTS[variant])
+    for name, role in of_type(resources, "AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], f"{name}: managed policies grant on '*'"
+        for statement in statements(role):
+            actions = as_list(statement["Action"])
+            assert not any("*" in action for action in actions), f"{name}: wildcard action {actions}"
+            if "*" in as_list(statement["Resource"]):
+                assert (name, statement.get("Sid")) == ("ActionsFunctionRole", "XRayTraces")
+                assert set(actions) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_function_role_grants_each_action_on_its_one_resource(translated: dict[str, Any], variant: str) -> None:
+    resources = resolved(translated, **VARIANTS[variant])
+    granted = {
+        action: as_list(statement["Resource"])
+        for statement in statements(resources["ActionsFunctionRole"])
+        for action in as_list(statement["Action"])
+    }
+    secret = EXISTING_SECRET if "DatadogSecretArn" in VARIANTS[variant] else {"Ref": "DatadogSecret"}
+    queue, dlq = {"Fn::GetAtt": ["ActionsQueue", "Arn"]}, {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
+    table = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    expected = {
+        "logs:CreateLogStream": [{"Fn::GetAtt": ["ActionsFunctionLogGroup", "Arn"]}],
+        "logs:PutLogEvents": [{"Fn::GetAtt": ["ActionsFunctionLogGroup", "Arn"]}],
+        "sqs:ReceiveMessage": [queue],
+        "sqs:DeleteMessage": [queue],
+        "sqs:GetQueueAttributes": [queue],
+        "sqs:ChangeMessageVisibility": [queue],
+        "sqs:GetQueueUrl": [queue],
+        "sqs:SendMessage": [dlq],
+        "secretsmanager:GetSecretValue": [secret],
+        "dynamodb:GetItem": [table],
+        "dynamodb:PutItem": [table],
+        "dynamodb:UpdateItem": [table],
+        "dynamodb:DeleteItem": [table],
+        "xray:PutTraceSegments": ["*"],
+        "xray:PutTelemetryRecords": ["*"],
+    }
+    if "DatadogSecretKmsKeyArn" in VARIANTS[variant]:
+        expected["kms:Decrypt"] = [KMS_KEY]
+    assert granted == expected
+
+
+def test_the_scheduler_role_may_only_send_to_the_queues(translated: dict[str, Any]) -> None:
+    role = resolved(translated, **VARIANTS["scheduled"])["SchedulerRole"]
+    [statement] = statements(role)
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["ActionsQueue", "Arn"]},
+        {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]},
+    ]
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
+
+
+def test_samconfig_environments_deploy_with_valid_parameters(sam_template: dict[str, Any]) -> None:
+    config = tomllib.loads((TEMPLATE.parent / "samconfig.toml").read_text())
+    assert config["default"]["validate"]["parameters"]["lint"] is True
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    for environment in ("default", "prod"):
+        assert config[environment]["build"]["parameters"] == {"cached": True, "parallel": True}
+        overrides = dict(
+            re.findall(r'(\w+)="([^"]*)"', config[environment]["deploy"]["parameters"]["parameter_overrides"])
+        )
+        for name, value in overrides.items():
+            spec = sam_template["Parameters"][name]  # KeyError: an override of a parameter that does not exist
+            allowed = [str(v) for v in spec.get("AllowedValues", [])]
+            assert not allowed or value in allowed, f"{environment}: {name}={value} not in {allowed}"
+            if "MinValue" in spec:
+                assert spec["MinValue"] <= int(value) <= spec.get("MaxValue", 10**9)
