@@ -57,6 +57,18 @@ class Fault:
 
 
 @dataclass
+class Project:
+    id: str
+    name: str
+    description: str
+    created_at: str
+
+    def resource(self) -> dict[str, Any]:
+        attributes = {"name": self.name, "description": self.description}
+        return {"id": self.id, "type": "projects", "attributes": attributes | _stamps(self.created_at)}
+
+
+@dataclass
 class Dataset:
     id: str
     project_id: str
@@ -81,6 +93,21 @@ class Dataset:
             },
         }
 
+    def record_items(self) -> list[dict[str, Any]]:
+        """Records as the records endpoints return them (flat objects, not JSON:API resources)."""
+        return [
+            {
+                "id": record["id"],
+                "dataset_id": self.id,
+                "input": record.get("input"),
+                "expected_output": record.get("expected_output"),
+                "metadata": record.get("metadata"),
+                "created_at": record.get("created_at", self.created_at),
+                "updated_at": record.get("created_at", self.created_at),
+            }
+            for record in self.records
+        ]
+
 
 @dataclass
 class Experiment:
@@ -99,6 +126,10 @@ class Experiment:
                 "name": self.name,
                 "project_id": self.project_id,
                 "dataset_id": self.dataset_id,
+                "description": "",
+                "metadata": {},
+                "config": {},
+                "status": "completed",
                 "created_at": self.created_at,
                 "updated_at": self.deleted_at or self.created_at,
                 "deleted_at": self.deleted_at,
@@ -113,7 +144,7 @@ class DatadogEmulator:
         self.latency_seconds = 0.0
         self.rate_limit: tuple[int, int] | None = None  # (requests, period seconds)
         self.requests: list[RecordedRequest] = []
-        self.projects: dict[str, str] = {}
+        self.projects: dict[str, Project] = {}
         self.datasets: dict[str, Dataset] = {}
         self.experiments: dict[str, Experiment] = {}
         self.in_flight = 0
@@ -157,11 +188,11 @@ class DatadogEmulator:
         return f"http://{host!s}:{port}"
 
     # -- seeding and switches ------------------------------------------------------------------
-    def add_project(self, name: str, project_id: str | None = None) -> str:
+    def add_project(self, name: str, project_id: str | None = None, description: str = "") -> str:
         with self._lock:
-            project_id = project_id or str(uuid.uuid4())
-            self.projects[project_id] = name
-            return project_id
+            project = Project(project_id or str(uuid.uuid4()), name, description, _now())
+            self.projects[project.id] = project
+            return project.id
 
     def add_dataset(
         self, project_id: str, name: str, records: int = 3, dataset_id: str | None = None, description: str = ""
@@ -173,7 +204,14 @@ class DatadogEmulator:
                 project_id=project_id,
                 name=name,
                 description=description,
-                records=[{"id": f"rec-{uuid.uuid4()}", "input": {"q": f"question {n}"}} for n in range(records)],
+                records=[
+                    {
+                        "id": f"rec-{uuid.uuid4()}",
+                        "input": {"question": f"question {n}"},
+                        "expected_output": f"answer {n}",
+                    }
+                    for n in range(records)
+                ],
                 current_version=1,
                 created_at=stamp,
                 updated_at=stamp,
@@ -181,9 +219,18 @@ class DatadogEmulator:
             self.datasets[dataset.id] = dataset
             return dataset
 
-    def add_experiment(self, project_id: str, dataset_id: str, name: str, experiment_id: str | None = None) -> str:
+    def add_experiment(
+        self,
+        project_id: str,
+        dataset_id: str,
+        name: str,
+        experiment_id: str | None = None,
+        created_at: str | None = None,
+    ) -> str:
         with self._lock:
-            experiment = Experiment(experiment_id or str(uuid.uuid4()), project_id, dataset_id, name, _now())
+            experiment = Experiment(
+                experiment_id or str(uuid.uuid4()), project_id, dataset_id, name, created_at or _now()
+            )
             self.experiments[experiment.id] = experiment
             return experiment.id
 
@@ -235,21 +282,28 @@ class DatadogEmulator:
         return used > limit, headers
 
     def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        dataset_path = rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets/(?P<dataset_id>[^/]+)"
         routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
             ("POST", rf"^{PREFIX}/experiments/delete$", self._delete_experiments),
             ("GET", rf"^{PREFIX}/experiments$", self._list_experiments),
+            ("POST", rf"^{PREFIX}/experiments$", self._create_experiment),
             ("GET", rf"^{PREFIX}/projects$", self._list_projects),
-            ("POST", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets/(?P<dataset_id>[^/]+)/clone$", self._clone),
-            ("GET", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets/(?P<dataset_id>[^/]+)/records$", self._records),
+            ("POST", rf"^{PREFIX}/projects$", self._create_project),
+            ("POST", rf"{dataset_path}/clone$", self._clone),
+            ("GET", rf"{dataset_path}/records$", self._records),
+            ("POST", rf"{dataset_path}/records$", self._create_records),
             ("GET", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets$", self._list_datasets),
+            ("POST", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets$", self._create_dataset),
         ]
+        matched = False
         for route_method, pattern, action in routes:
             match = re.match(pattern, path)
             if match and route_method == method:
                 with self._lock:
                     return action(query=query, body=body, **match.groupdict())
-            if match:
-                return 405, _errors("Method Not Allowed", f"{method} is not allowed here")
+            matched = matched or match is not None
+        if matched:
+            return 405, _errors("Method Not Allowed", f"{method} is not allowed here")
         return 404, _errors("Not Found", f"no route for {method} {path}")
 
     def _clone(self, project_id: str, dataset_id: str, body: Any, **_: Any) -> tuple[int, Any]:
@@ -304,22 +358,76 @@ class DatadogEmulator:
         if project is None and dataset is None:
             return 400, _errors("Bad Request", "filter[project_id] is required if filter[dataset_id] is not provided")
         deleted = _first(query, "filter[is_deleted]") == "true"
+        ids, name = set(query.get("filter[id]", [])), _first(query, "filter[name]")
         items = [
             e
             for e in sorted(self.experiments.values(), key=lambda e: e.created_at, reverse=True)
             if (project is None or e.project_id == project)
             and (dataset is None or e.dataset_id == dataset)
             and ((e.deleted_at is not None) == deleted)
+            and (not ids or e.id in ids)
+            and name in (None, e.name)
         ]
         return _page([e.resource() for e in items], query, default_limit=5000)
 
     def _list_projects(self, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
-        items = [
-            {"id": pid, "type": "projects", "attributes": {"name": name}}
-            for pid, name in self.projects.items()
-            if _first(query, "filter[name]") in (None, name)
-        ]
+        name, wanted_id = _first(query, "filter[name]"), _first(query, "filter[id]")
+        items = [p.resource() for p in self.projects.values() if name in (None, p.name) and wanted_id in (None, p.id)]
         return _page(items, query, default_limit=100)
+
+    def _create_project(self, body: Any, **_: Any) -> tuple[int, Any]:
+        attributes, problem = _attributes(body, "projects", required=("name",))
+        if problem:
+            return 400, _errors("Bad Request", problem)
+        project_id = self.add_project(attributes["name"], description=str(attributes.get("description") or ""))
+        return 201, {"data": self.projects[project_id].resource()}
+
+    def _create_dataset(self, project_id: str, body: Any, **_: Any) -> tuple[int, Any]:
+        if project_id not in self.projects:
+            return 404, _errors("Generic Error", "project not found")
+        attributes, problem = _attributes(body, "datasets", required=("name",))
+        if problem:
+            return 400, _errors("Bad Request", problem)
+        dataset = self.add_dataset(
+            project_id, attributes["name"], records=0, description=str(attributes.get("description") or "")
+        )
+        return 201, {"data": dataset.resource()}
+
+    def _create_records(self, project_id: str, dataset_id: str, body: Any, **_: Any) -> tuple[int, Any]:
+        dataset = self.datasets.get(dataset_id)
+        if dataset is None or dataset.project_id != project_id:
+            return 404, _errors("Generic Error", "dataset not found")
+        attributes, problem = _attributes(body, "records", required=("records",))
+        records = attributes.get("records") if not problem else None
+        if problem or not isinstance(records, list) or not all(isinstance(r, dict) and "input" in r for r in records):
+            return 400, _errors("Bad Request", problem or "records must be a list of objects with an input")
+        stamp = _now()
+        new = [
+            {
+                "id": f"rec-{uuid.uuid4()}",
+                "input": r["input"],
+                "expected_output": r.get("expected_output"),
+                "metadata": r.get("metadata"),
+                "created_at": stamp,
+            }
+            for r in records
+        ]
+        dataset.records.extend(new)
+        dataset.current_version += 1
+        dataset.updated_at = stamp
+        created = [item for item in dataset.record_items() if item["id"] in {r["id"] for r in new}]
+        return 201, {"data": [{"records": created}]}
+
+    def _create_experiment(self, body: Any, **_: Any) -> tuple[int, Any]:
+        attributes, problem = _attributes(body, "experiments", required=("project_id", "name"))
+        if problem:
+            return 400, _errors("Bad Request", problem)
+        if attributes["project_id"] not in self.projects:
+            return 404, _errors("Generic Error", "project not found")
+        experiment_id = self.add_experiment(
+            attributes["project_id"], str(attributes.get("dataset_id") or ""), attributes["name"]
+        )
+        return 201, {"data": self.experiments[experiment_id].resource()}
 
     def _list_datasets(self, project_id: str, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
         if project_id not in self.projects:
@@ -336,11 +444,7 @@ class DatadogEmulator:
         dataset = self.datasets.get(dataset_id)
         if dataset is None or dataset.project_id != project_id:
             return 404, _errors("Generic Error", "dataset not found")
-        items = [
-            {"id": r["id"], "type": "records", "attributes": {"input": r.get("input"), "dataset_id": dataset_id}}
-            for r in dataset.records
-        ]
-        return _page(items, query, default_limit=100)
+        return _page(dataset.record_items(), query, default_limit=100)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -433,6 +537,20 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if payload:
             self.wfile.write(payload)
+
+
+def _stamps(created_at: str) -> dict[str, str]:
+    return {"created_at": created_at, "updated_at": created_at}
+
+
+def _attributes(body: Any, kind: str, required: tuple[str, ...]) -> tuple[dict[str, Any], str | None]:
+    """The attributes of a JSON:API request body, or why the body is not one of `kind`."""
+    data = body.get("data") if isinstance(body, dict) else None
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("type") != kind or not isinstance(attributes, dict):
+        return {}, f"body must be {{data: {{type: {kind}, attributes}}}}"
+    missing = [name for name in required if attributes.get(name) in (None, "")]
+    return attributes, (f"attributes.{missing[0]} is required" if missing else None)
 
 
 def _errors(title: str, detail: str) -> dict[str, Any]:

@@ -15,14 +15,13 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from local.datadog_emulator import DatadogEmulator
+from local.template import StackValues, stack_values
 
 REGION = "us-east-1"
 # The ids the files in events/ refer to, seeded into the emulator.
 PROJECT_ID = "a33671aa-8a1e-4c3b-9f0e-5d2b6c7e8f90"
 DATASET_ID = "9f64e5c7-dc5a-45c8-a17c-1b85f0bec97d"
 EXPERIMENT_IDS = ["3fd6b5e0-8910-4b1c-a7d0-5b84de329012", "4ae7c6f1-9a21-4c2d-b8e1-6c95ef43a123"]
-QUEUE_NAME = "llmobs-actions-dev-ActionsQueue"
-DLQ_NAME = "llmobs-actions-dev-ActionsDeadLetterQueue"
 SECRET_ID = "llmobs-actions/datadog"
 # Distinctive, so a leak would be recognisable in any output.
 API_KEY = "emulator-api-key-3f9a1c77e2"
@@ -54,9 +53,13 @@ class LambdaContext:
 @dataclass
 class AwsResources:
     endpoint: str
+    values: StackValues
     queue_url: str
     queue_arn: str
     dlq_url: str
+    dlq_arn: str
+    table_name: str
+    rule_name: str
     sqs: Any
     secrets: Any
 
@@ -69,7 +72,11 @@ class AwsResources:
             )
             for message in response.get("Messages", []):
                 attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
-                found[message["MessageId"]] = {"body": message["Body"], "attributes": attributes}
+                found[message["MessageId"]] = {
+                    "id": message["MessageId"],
+                    "body": message["Body"],
+                    "attributes": attributes,
+                }
         return list(found.values())
 
 
@@ -86,22 +93,61 @@ def reset_moto(endpoint: str) -> None:
     urllib.request.urlopen(request).read()
 
 
-def create_resources(endpoint: str, visibility_timeout: int = 1, max_receive_count: int = 5) -> AwsResources:
-    """The queue, its DLQ and the Datadog secret, as the SAM template creates them (AWS_ENDPOINT_URL must be set)."""
+def create_resources(endpoint: str, visibility_timeout: int | None = None, **parameters: str) -> AwsResources:
+    """The queue, DLQ, EventBridge rule, idempotency table and secret, built from template.yaml's own values.
+
+    `visibility_timeout` overrides the template's (6 x the function timeout): local runs that retry
+    would otherwise wait minutes. AWS_ENDPOINT_URL must point at moto.
+    """
+    values = stack_values(**parameters)
     sqs = boto3.client("sqs", region_name=REGION)
-    dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=QUEUE_NAME,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
-        },
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_url = sqs.create_queue(QueueName=values.dead_letter_queue_name, Attributes=values.dead_letter_queue_attributes)[
+        "QueueUrl"
+    ]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    queue_attributes = values.queue_attributes | {
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": values.max_receive_count}),
+    }
+    if visibility_timeout is not None:
+        queue_attributes["VisibilityTimeout"] = str(visibility_timeout)
+    queue_url = sqs.create_queue(QueueName=values.queue_name, Attributes=queue_attributes)["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+
+    events = boto3.client("events", region_name=REGION)
+    rule_name = f"{values.queue_name}-rule"
+    events.put_rule(Name=rule_name, EventBusName=values.event_bus_name, EventPattern=json.dumps(values.event_pattern))
+    events.put_targets(
+        Rule=rule_name,
+        EventBusName=values.event_bus_name,
+        Targets=[
+            {
+                "Id": "ActionsQueue",
+                "Arn": queue_arn,
+                "RetryPolicy": values.rule_retry_policy,
+                "DeadLetterConfig": {"Arn": dlq_arn},
+            }
+        ],
+    )
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    table_name = f"{values.queue_name}-idempotency"
+    dynamodb.create_table(
+        TableName=table_name,
+        KeySchema=values.table_key_schema,
+        AttributeDefinitions=values.table_attribute_definitions,
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"AttributeName": values.table_ttl_attribute, "Enabled": True}
+    )
+
     secrets = boto3.client("secretsmanager", region_name=REGION)
     secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY, "app_key": APP_KEY}))
-    return AwsResources(endpoint, queue_url, queue_arn, dlq_url, sqs, secrets)
+    return AwsResources(endpoint, values, queue_url, queue_arn, dlq_url, dlq_arn, table_name, rule_name, sqs, secrets)
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
 def seed(emulator: DatadogEmulator) -> None:
@@ -114,21 +160,19 @@ def seed(emulator: DatadogEmulator) -> None:
 
 def function_environment(resources: AwsResources, emulator: DatadogEmulator) -> dict[str, str]:
     """The environment the SAM template gives the function, pointed at the local stack."""
-    return {
-        "DD_SITE": "datadoghq.com",
+    return resources.values.function_environment | {
         "DD_API_URL": emulator.url,
         "DD_SECRET_ID": SECRET_ID,
         "DEAD_LETTER_QUEUE_URL": resources.dlq_url,
-        "DD_READ_TIMEOUT_SECONDS": "2",
+        "IDEMPOTENCY_TABLE": resources.table_name,
+        "DD_READ_TIMEOUT_SECONDS": "2",  # short, so that timeouts are quick to provoke locally
         "DD_CONNECT_TIMEOUT_SECONDS": "1",
-        "POWERTOOLS_SERVICE_NAME": "llmobs-actions",
-        "POWERTOOLS_METRICS_NAMESPACE": "LLMObsActions",
-        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
     }
 
 
 @contextmanager
-def local_stack() -> Iterator[tuple[AwsResources, DatadogEmulator]]:
+def local_stack(visibility_timeout: int | None = 2) -> Iterator[tuple[AwsResources, DatadogEmulator]]:
     """Start everything, point this process's AWS clients and the function at it, and tear it down after."""
     server, endpoint = start_moto()
     reset_moto(endpoint)  # moto's state lives in the process, not the server: start from nothing
@@ -137,7 +181,7 @@ def local_stack() -> Iterator[tuple[AwsResources, DatadogEmulator]]:
     try:
         with DatadogEmulator(api_key=API_KEY, app_key=APP_KEY) as emulator:
             seed(emulator)
-            resources = create_resources(endpoint)
+            resources = create_resources(endpoint, visibility_timeout=visibility_timeout)
             os.environ.update(function_environment(resources, emulator))
             yield resources, emulator
     finally:

@@ -20,7 +20,6 @@ from local.stack import (
     DATASET_ID,
     EXPERIMENT_IDS,
     PROJECT_ID,
-    QUEUE_NAME,
     SECRET_ID,
     AwsResources,
     LambdaContext,
@@ -34,7 +33,8 @@ from local.stack import (
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
-__all__ = ["API_KEY", "APP_KEY", "DATASET_ID", "EXPERIMENT_IDS", "PROJECT_ID", "QUEUE_NAME", "SECRET_ID"]
+__all__ = ["API_KEY", "APP_KEY", "DATASET_ID", "EXPERIMENT_IDS", "PROJECT_ID", "SECRET_ID"]
+QUEUE_NAME = "llmobs-actions-dev-actions"
 
 
 FakeLambdaContext = LambdaContext
@@ -120,7 +120,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
     for name, value in (AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": moto_endpoint}).items():
         monkeypatch.setenv(name, value)
     reset_moto(moto_endpoint)
-    return Aws(**vars(create_resources(moto_endpoint)))
+    return Aws(**vars(create_resources(moto_endpoint, visibility_timeout=1)))
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
+from local.template import TEMPLATE, Resolver, load
 from tests.conftest import ROOT
-from tests.template.cfn_yaml import Resolver, load
 
-TEMPLATE = ROOT / "template.yaml"
 SAM_VENV = ROOT / ".venv-sam" / "bin"
 
 

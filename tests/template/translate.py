@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import boto3
-from cfn_yaml import load  # this script runs from tests/template/
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for local.template
+from local.template import load
 
 
 def main() -> None:

@@ -60,7 +60,7 @@ def test_mixed_batch_settles_each_record_by_the_policy(
     assert invalid["attributes"]["error_class"] == "invalid"
     assert invalid["attributes"]["error_message"].startswith("body is not JSON")
     assert invalid["attributes"]["receive_count"] == "1"
-    assert invalid["attributes"]["source_queue_arn"].endswith(":llmobs-actions-dev-ActionsQueue")
+    assert invalid["attributes"]["source_queue_arn"].endswith(":llmobs-actions-dev-actions")
     assert "failed_at" in invalid["attributes"]
     rejected = dead[records[2]["messageId"]]
     assert rejected["body"] == records[2]["body"]

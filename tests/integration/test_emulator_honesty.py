@@ -1,0 +1,147 @@
+"""The Datadog emulator is honest: Datadog's own Python client drives it and its typed models accept every answer.
+
+datadog-api-client is a test dependency only; it validates each response against the models generated from
+Datadog's OpenAPI spec (check_return_type), so an answer the real API could not give fails here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from datadog_api_client import ApiClient, Configuration
+from datadog_api_client.exceptions import ApiException
+from datadog_api_client.model_utils import validate_and_convert_types
+from datadog_api_client.v2.api.agent_observability_api import AgentObservabilityApi
+from datadog_api_client.v2.model.llm_obs_dataset_clone_request import LLMObsDatasetCloneRequest
+from datadog_api_client.v2.model.llm_obs_dataset_records_request import LLMObsDatasetRecordsRequest
+from datadog_api_client.v2.model.llm_obs_dataset_request import LLMObsDatasetRequest
+from datadog_api_client.v2.model.llm_obs_delete_experiments_request import LLMObsDeleteExperimentsRequest
+from datadog_api_client.v2.model.llm_obs_experiment_request import LLMObsExperimentRequest
+from datadog_api_client.v2.model.llm_obs_project_request import LLMObsProjectRequest
+
+from local.datadog_emulator import DatadogEmulator, Fault
+from tests.conftest import API_KEY, APP_KEY, DATASET_ID, EXPERIMENT_IDS, PROJECT_ID
+
+OPERATIONS = [
+    "clone_llm_obs_dataset",
+    "delete_llm_obs_experiments",
+    "list_llm_obs_projects",
+    "list_llm_obs_datasets",
+    "list_llm_obs_dataset_records",
+    "list_llm_obs_experiments",
+    "create_llm_obs_project",
+    "create_llm_obs_dataset",
+    "create_llm_obs_dataset_records",
+    "create_llm_obs_experiment",
+]
+
+
+@pytest.fixture
+def api(emulator: DatadogEmulator) -> Iterator[AgentObservabilityApi]:
+    configuration = Configuration(host=emulator.url, api_key={"apiKeyAuth": API_KEY, "appKeyAuth": APP_KEY})
+    for operation in OPERATIONS:
+        configuration.unstable_operations[operation] = True
+    configuration.request_timeout = (2, 5)
+    with warnings.catch_warnings(), ApiClient(configuration) as client:
+        warnings.simplefilter("ignore", UserWarning)  # "Using unstable operation ..." on every call
+        yield AgentObservabilityApi(client)
+
+
+def body(model: type, document: dict[str, Any]) -> Any:
+    return validate_and_convert_types(document, (model,), ["body"], True, True, configuration=Configuration())
+
+
+def test_clone_answers_a_dataset_the_client_accepts(api: AgentObservabilityApi, emulator: DatadogEmulator) -> None:
+    request = {"data": {"type": "datasets", "id": DATASET_ID, "attributes": {"name": "copy", "description": "d"}}}
+    response = api.clone_llm_obs_dataset(PROJECT_ID, DATASET_ID, body(LLMObsDatasetCloneRequest, request))
+    assert response.data.attributes.name == "copy"
+    assert response.data.attributes.current_version == 0
+    assert len(emulator.datasets[response.data.id].records) == 5
+
+
+def test_delete_is_a_soft_delete_seen_only_with_is_deleted(api: AgentObservabilityApi) -> None:
+    request = {"data": {"type": "experiments", "attributes": {"experiment_ids": EXPERIMENT_IDS[:1]}}}
+    assert api.delete_llm_obs_experiments(body(LLMObsDeleteExperimentsRequest, request)) is None
+    live = api.list_llm_obs_experiments(filter_project_id=PROJECT_ID)
+    deleted = api.list_llm_obs_experiments(filter_project_id=PROJECT_ID, filter_is_deleted=True)
+    assert [e.id for e in live.data] == EXPERIMENT_IDS[1:]
+    assert [e.id for e in deleted.data] == EXPERIMENT_IDS[:1]
+    assert deleted.data[0].attributes.deleted_at is not None
+
+
+def test_lists_page_with_a_cursor(api: AgentObservabilityApi, emulator: DatadogEmulator) -> None:
+    for number in range(7):
+        emulator.add_experiment(PROJECT_ID, DATASET_ID, f"extra-{number}")
+    seen, cursor = [], None
+    while True:
+        page = api.list_llm_obs_experiments(
+            filter_project_id=PROJECT_ID, page_limit=3, **({"page_cursor": cursor} if cursor else {})
+        )
+        seen += [e.id for e in page.data]
+        cursor = page.meta.after if "meta" in page and page.meta else None
+        if not cursor:
+            break
+    assert len(seen) == 9
+    assert len(set(seen)) == 9
+
+
+def test_projects_datasets_and_records_can_be_created_and_listed(api: AgentObservabilityApi) -> None:
+    project = api.create_llm_obs_project(
+        body(LLMObsProjectRequest, {"data": {"type": "projects", "attributes": {"name": "seeded"}}})
+    )
+    dataset = api.create_llm_obs_dataset(
+        project.data.id, body(LLMObsDatasetRequest, {"data": {"type": "datasets", "attributes": {"name": "ds"}}})
+    )
+    records = api.create_llm_obs_dataset_records(
+        project.data.id,
+        dataset.data.id,
+        body(
+            LLMObsDatasetRecordsRequest,
+            {"data": {"type": "records", "attributes": {"records": [{"input": {"q": "2+2"}, "expected_output": "4"}]}}},
+        ),
+    )
+    experiment = api.create_llm_obs_experiment(
+        body(
+            LLMObsExperimentRequest,
+            {
+                "data": {
+                    "type": "experiments",
+                    "attributes": {"project_id": project.data.id, "dataset_id": dataset.data.id, "name": "run"},
+                }
+            },
+        )
+    )
+    assert records.data[0].records[0].expected_output == "4"
+    assert [p.attributes.name for p in api.list_llm_obs_projects(filter_name="seeded").data] == ["seeded"]
+    assert [d.id for d in api.list_llm_obs_datasets(project.data.id, filter_name="ds").data] == [dataset.data.id]
+    listed = api.list_llm_obs_dataset_records(project.data.id, dataset.data.id)
+    assert [r.to_dict()["input"] for r in listed.data] == [{"q": "2+2"}]
+    found = api.list_llm_obs_experiments(filter_project_id=project.data.id, filter_id=experiment.data.id)
+    assert found.data[0].attributes.name == "run"
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [(Fault(status=404), 404), (Fault(status=429), 429), (Fault(status=503), 503), (Fault(status=400), 400)],
+)
+def test_errors_come_in_the_shapes_the_client_parses(
+    api: AgentObservabilityApi, emulator: DatadogEmulator, fault: Fault, status: int
+) -> None:
+    emulator.inject(fault)
+    with pytest.raises(ApiException) as raised:
+        api.list_llm_obs_projects()
+    assert raised.value.status == status
+    errors = raised.value.body["errors"]
+    assert all(isinstance(e, str) for e in errors) if status == 429 else all("title" in e for e in errors)
+    assert {"X-RateLimit-Limit", "X-RateLimit-Reset"} <= set(raised.value.headers)
+
+
+def test_unknown_datasets_are_404_with_a_json_api_error(api: AgentObservabilityApi) -> None:
+    request = {"data": {"type": "datasets", "id": "missing", "attributes": {"name": "copy"}}}
+    with pytest.raises(ApiException) as raised:
+        api.clone_llm_obs_dataset(PROJECT_ID, "missing", body(LLMObsDatasetCloneRequest, request))
+    assert raised.value.status == 404
+    assert raised.value.body == {"errors": [{"title": "Generic Error", "detail": "dataset not found"}]}
