@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -38,16 +39,17 @@ AWS_TEST_ENVIRONMENT = {
 
 @dataclass
 class LambdaContext:
-    """The parts of Lambda's context object the handler reads; the remaining time is settable."""
+    """The parts of Lambda's context object the handler reads; the remaining time counts down from `remaining_ms`."""
 
     function_name: str = "llmobs-actions-dev-ActionsFunction"
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:llmobs-actions-dev-ActionsFunction"
     aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
     remaining_ms: int = 60_000
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+        return max(0, self.remaining_ms - int((time.monotonic() - self.started) * 1000))
 
 
 @dataclass
@@ -64,19 +66,31 @@ class AwsResources:
     secrets: Any
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        """Everything in the DLQ, with attributes flattened to strings (messages stay in the queue)."""
+        """Everything in the DLQ, attributes flattened to strings; the messages stay in the queue."""
         found: dict[str, dict[str, Any]] = {}
-        for _ in range(5):
-            response = self.sqs.receive_message(
-                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
-            )
-            for message in response.get("Messages", []):
+        handles: list[str] = []
+        while True:  # hide what was read, so that each receive brings new messages, until none are left
+            received = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+            ).get("Messages", [])
+            if not received:
+                break
+            for message in received:
                 attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
                 found[message["MessageId"]] = {
                     "id": message["MessageId"],
                     "body": message["Body"],
                     "attributes": attributes,
                 }
+                handles.append(message["ReceiptHandle"])
+        for start in range(0, len(handles), 10):  # and show them again
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.dlq_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for n, h in enumerate(handles[start : start + 10])
+                ],
+            )
         return list(found.values())
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from llmobs_actions import handler, observability
 from local.datadog_emulator import DatadogEmulator
+from local.poller import sqs_record
 from local.stack import (
     API_KEY,
     APP_KEY,
@@ -62,21 +63,6 @@ class LogOutput:
 
     def lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.text.splitlines() if line.strip()]
-
-
-def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """The record Lambda's event source mapping builds from a received SQS message."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": message.get("MessageAttributes", {}),
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
-    }
 
 
 def sqs_event(*bodies: object, receive_count: int = 1) -> dict[str, Any]:
