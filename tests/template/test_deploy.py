@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Aws
 from tests.template.conftest import TEMPLATE, sam_environment
 
-STACK = "llmobs-actions-dev"
+STACK = "llmobs-actions-cfn"  # not the local stack's name: both live in one moto
 
 
 def deploy(translated: dict[str, Any], parameters: dict[str, str]) -> dict[str, dict[str, str]]:

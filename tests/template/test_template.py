@@ -158,8 +158,8 @@ def test_queues_are_encrypted_and_the_dlq_keeps_messages_fourteen_days(translate
     allow = dlq["RedriveAllowPolicy"]
     assert allow["redrivePermission"] == "byQueue"
     # the ARN is spelled out (a GetAtt would be circular): it must name the queue ActionsQueue really gets
-    queue_name = resources["ActionsQueue"]["Properties"]["QueueName"]["Fn::Sub"]
-    assert allow["sourceQueueArns"][0]["Fn::Sub"].endswith(f":{queue_name}")
+    queue_name = resources["ActionsQueue"]["Properties"]["QueueName"]
+    assert allow["sourceQueueArns"] == [f"arn:aws:sqs:us-east-1:123456789012:{queue_name}"]
 
 
 def test_direct_invocations_are_retried_then_dead_lettered(translated: dict[str, Any]) -> None:
