@@ -37,7 +37,7 @@ typecheck: $(INSTALLED)
 unit: $(INSTALLED) $(SAM_INSTALLED)
 	$(BIN)/pytest
 
-## make demo: run the function over events/ on the local stack (EVENT=events/x.json for one file)
+## make demo: the whole flow on the local stack (EVENT=events/x.json runs one event file, like sam local invoke)
 demo: $(INSTALLED)
 	$(BIN)/python -m local.demo $(if $(EVENT),--event $(EVENT))
 

@@ -1,130 +1,194 @@
-"""`make demo`: run the real handler over every file in events/ on the local stack and report each record.
+"""`make demo`: llmobs-actions end to end on the local stack, no AWS or Datadog account, no Docker.
 
-`make demo EVENT=events/x.json` runs one file: the Docker-free stand-in for `sam local invoke -e`.
+Starts moto (SQS, Secrets Manager, DynamoDB, EventBridge; queues, rule and table from template.yaml) and
+the Datadog emulator, seeds a project, publishes a realistic mix of messages through SQS and EventBridge,
+runs the function in its own process behind a Lambda Runtime API (awslambdaric) while a poller plays the
+SQS event source mapping, and reports what became of every message. Exit code 0 only when every message
+reached the outcome the demo expected.
+
+`make demo EVENT=events/x.json` runs one event file instead: the stand-in for `sam local invoke -e`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import logging
+import os
 import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "events"
+from local.event_files import EVENTS
+
+FUNCTION_VARIABLES = (
+    "DD_SITE",
+    "DD_API_URL",
+    "DD_SECRET_ID",
+    "DEAD_LETTER_QUEUE_URL",
+    "IDEMPOTENCY_TABLE",
+    "AWS_ENDPOINT_URL",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_TRACE_DISABLED",
+    "DD_READ_TIMEOUT_SECONDS",
+    "DD_CONNECT_TIMEOUT_SECONDS",
+)
+
+
+@dataclass
+class Scenario:
+    label: str
+    path: str  # how the message travels
+    expect: str  # "done" or the error_class it must be dead-lettered with
+    marker: str  # a string only this message's body contains
+    message_id: str = ""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--event", type=Path, help="run only this event file")
-    parser.add_argument("--logs", action="store_true", help="also print the function's JSON log lines")
+    parser.add_argument("--event", type=Path, help="run one event file (like `sam local invoke -e`)")
+    parser.add_argument("--events", action="store_true", help="run every file in events/")
+    parser.add_argument("--logs", action="store_true", help="print the function's JSON log lines too")
     args = parser.parse_args(argv)
-    files = [args.event] if args.event else sorted(EVENTS.glob("*.json"))
+    if args.event or args.events:
+        from local.event_files import run
 
-    from local.stack import LambdaContext, local_stack  # imported late: --help stays instant
+        return 0 if run([args.event] if args.event else sorted(EVENTS.glob("*.json")), args.logs) == 0 else 1
+    return run_scenarios(args.logs)
 
-    with local_stack() as (resources, emulator):
-        from llmobs_actions import handler, observability
 
-        handler.processor.cache_clear()  # built from this stack's environment, not an earlier one
+def run_scenarios(show_logs: bool) -> int:
+    import boto3
 
-        log_stream = io.StringIO()
-        observability.logger.registered_handler.setStream(log_stream)  # type: ignore[attr-defined]
-        logging.getLogger("aws_lambda_powertools").setLevel(logging.CRITICAL)
+    from local.datadog_emulator import Fault
+    from local.poller import Poller
+    from local.runtime_api import LambdaRuntime
+    from local.stack import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, local_stack
 
-        print(f"local stack: moto {resources.endpoint}, Datadog emulator {emulator.url}\n")
-        problems = 0
-        for path in files:
-            event = json.loads(path.read_text())
-            known_datasets = set(emulator.datasets)
-            metrics_out = io.StringIO()
-            stdout, sys.stdout = sys.stdout, metrics_out  # EMF metrics are printed; keep the report readable
-            try:
-                response: Any = handler.lambda_handler(event, LambdaContext())  # type: ignore[arg-type]
-                raised = None
-            except Exception as error:  # a direct invocation that should be retried raises by design
-                response, raised = None, error
-            finally:
-                sys.stdout = stdout
-            problems += report_file(path, event, response, raised, resources, emulator, known_datasets)
-            if args.logs:
-                print(log_stream.getvalue())
-            log_stream.seek(0)
-            log_stream.truncate()
+    started = time.monotonic()
+    with local_stack() as (aws, emulator), tempfile.TemporaryDirectory() as scratch:
+        flaky = emulator.add_dataset(PROJECT_ID, "flaky-source", records=3)
+        emulator.inject(Fault(status=500, times=1, path_contains=f"/{flaky.id}/clone"))
+        emulator.inject(
+            Fault(status=429, times=1, path_contains="/experiments/delete", headers={"X-RateLimit-Reset": "2"})
+        )
 
-        dead = resources.dead_letters()
-        print(f"dead-letter queue: {len(dead)} message(s)")
-        for message in dead:
+        def send(body: object) -> str:
+            text = body if isinstance(body, str) else json.dumps(body)
+            return str(aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=text)["MessageId"])
+
+        def publish(detail: dict[str, Any]) -> str:
+            pattern = aws.values.event_pattern
+            entry = {
+                "Source": pattern["source"][0],
+                "DetailType": pattern["detail-type"][0],
+                "Detail": json.dumps(detail),
+                "EventBusName": aws.values.event_bus_name,
+            }
+            return str(boto3.client("events").put_events(Entries=[entry])["Entries"][0]["EventId"])
+
+        clone = {"action": "clone_dataset", "project_id": PROJECT_ID, "dataset_id": DATASET_ID}
+        scenarios: list[tuple[Scenario, Callable[[], str]]] = [
+            (
+                Scenario("nightly snapshot", "SQS", "done", "golden 2026-11-22"),
+                lambda: send(clone | {"name": "golden 2026-11-22", "description": "nightly snapshot"}),
+            ),
+            (
+                Scenario("snapshot requested by an event", "EventBridge rule -> SQS", "done", "golden (release 4.2)"),
+                lambda: publish(clone | {"name": "golden (release 4.2)"}),
+            ),
+            (
+                Scenario("retention clean-up, throttled once", "SQS", "done", EXPERIMENT_IDS[0]),
+                lambda: send({"action": "delete_experiments", "experiment_ids": EXPERIMENT_IDS}),
+            ),
+            (
+                Scenario("snapshot during a Datadog outage", "SQS", "done", "flaky copy"),
+                lambda: send(clone | {"dataset_id": flaky.id, "name": "flaky copy"}),
+            ),
+            (
+                Scenario("producer typo", "SQS", "invalid", "datset_id"),
+                lambda: send(
+                    {"action": "clone_dataset", "project_id": PROJECT_ID, "datset_id": DATASET_ID, "name": "typo"}
+                ),
+            ),
+            (
+                Scenario("snapshot of a deleted dataset", "SQS", "rejected", "deleted-dataset"),
+                lambda: send(clone | {"dataset_id": "deleted-dataset", "name": "ghost"}),
+            ),
+        ]
+        for scenario, publish_it in scenarios:
+            scenario.message_id = publish_it()
+
+        environment = {name: os.environ[name] for name in FUNCTION_VARIABLES if name in os.environ}
+        environment["RETRY_BASE_DELAY_SECONDS"] = "1"  # visible back-off, short enough for a demo
+        log_path = Path(scratch) / "function.log"
+        with (
+            log_path.open("w") as log,
+            LambdaRuntime(
+                environment, aws.values.function_timeout_seconds, function_name="llmobs-actions-demo", log=log
+            ) as runtime,
+        ):
+            poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, runtime.invoke, aws.values.batch_size)
+            drained = poller.run_until_empty(timeout_seconds=60)
+
+        dead = {d["attributes"].get("source_message_id", d["id"]): d for d in aws.dead_letters()}
+        print(
+            f"local stack: moto {aws.endpoint}, Datadog emulator {emulator.url}, "
+            f"function in its own process (awslambdaric), queue {aws.values.queue_name}\n"
+        )
+        failures = 0
+        for scenario, _ in scenarios:
+            delivery = next((d for d in poller.deliveries.values() if scenario.marker in d.body), None)
+            outcome, detail = _outcome(delivery, dead, emulator, scenario)
+            ok = outcome == scenario.expect
+            failures += not ok
+            receives = delivery.receives if delivery else 0
+            print(
+                f"{'ok ' if ok else 'BAD'} {scenario.label:36} {scenario.path:24} "
+                f"{receives} receive(s)  {outcome:9} {detail}"
+            )
+        print(
+            f"\n{len(scenarios)} messages: {sum(1 for s, _ in scenarios if s.expect == 'done')} expected done, "
+            f"{sum(1 for s, _ in scenarios if s.expect != 'done')} expected dead-lettered; "
+            f"{poller.invocations} invocations, {time.monotonic() - started:.1f} s, "
+            f"{'queue drained' if drained else 'QUEUE NOT DRAINED'}"
+        )
+        print(f"\ndead-letter queue ({len(dead)}):")
+        for message in dead.values():
             attributes = message["attributes"]
             print(
-                f"  {attributes.get('source_message_id', '?')[:36]:36}  {attributes.get('error_class', '?'):9}  "
-                f"{attributes.get('error_message', '')[:90]}"
+                f"  {attributes.get('error_class', 'redriven'):9} http {attributes.get('http_status', '-'):3}  "
+                f"{attributes.get('error_message', '')[:100]}\n            body: {message['body'][:100]}"
             )
-        print(f"\n{'OK' if problems == 0 else f'{problems} record(s) left for retry'}")
-        return 0 if problems == 0 else 1
+        if show_logs:
+            print("\nfunction log:\n" + log_path.read_text())
+        verdict = "every message reached its expected outcome" if failures == 0 and drained else "UNEXPECTED OUTCOMES"
+        print(f"\n{verdict}")
+        return 0 if failures == 0 and drained else 1
 
 
-def report_file(
-    path: Path,
-    event: dict[str, Any],
-    response: Any,
-    raised: Exception | None,
-    resources: Any,
-    emulator: Any,
-    known_datasets: set[str],
-) -> int:
-    records = event.get("Records")
-    kind = f"SQS batch of {len(records)}" if records is not None else "direct invocation"
-    print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  ({kind})")
-    dead = {m["attributes"].get("source_message_id"): m["attributes"] for m in resources.dead_letters()}
-    new_datasets = [d for d in emulator.datasets.values() if d.id not in known_datasets]
-    failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
-    messages = (
-        [(r["messageId"], r["body"]) for r in records]
-        if records is not None
-        else [(event.get("id") or "demo-request", json.dumps(event))]
-    )
-    retries = 0
-    for message_id, body in messages:
-        action = describe_action(body)
-        if message_id in dead:
-            reason = dead[message_id]
-            outcome = f"dead-lettered  {reason['error_class']}: {reason['error_message'][:80]}"
-        elif message_id in failed or raised is not None:
-            retries += 1
-            outcome = f"retry later    {raised or 'reported in batchItemFailures'}"
-        else:
-            outcome = "done           " + what_was_done(action, new_datasets, emulator)
-        print(f"  {message_id[:36]:36}  {str(action.get('action', '?'))[:18]:18}  {outcome}")
-    print()
-    return retries
-
-
-def describe_action(body: str) -> dict[str, Any]:
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return {}
-    if isinstance(document, dict) and "detail" in document and "detail-type" in document:
-        document = document["detail"]
-    return document if isinstance(document, dict) else {}
-
-
-def what_was_done(action: dict[str, Any], new_datasets: list[Any], emulator: Any) -> str:
-    if action.get("action") == "clone_dataset":
-        made = [d for d in new_datasets if d.name == action.get("name")]
-        if made:
-            return (
-                f"cloned {action['dataset_id'][:8]}… as {made[0].id} {made[0].name!r} ({len(made[0].records)} records)"
-            )
-        return "nothing cloned (dry run or adopted)"
-    if action.get("action") == "delete_experiments":
-        gone = [i for i in action.get("experiment_ids", []) if getattr(emulator.experiments.get(i), "deleted_at", None)]
-        return f"deleted {len(gone)} experiment(s): {', '.join(i[:8] + '…' for i in gone)}"
-    return ""
+def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scenario) -> tuple[str, str]:
+    if delivery is None:
+        return "missing", "the poller never received it"
+    if delivery.message_id in dead:
+        attributes = dead[delivery.message_id]["attributes"]
+        return attributes.get("error_class", "redriven"), attributes.get("error_message", "")[:70]
+    if not delivery.deleted:
+        return "pending", " / ".join(delivery.responses)
+    action = json.loads(delivery.body)
+    action = action.get("detail", action)
+    if action["action"] == "clone_dataset":
+        [made] = emulator.datasets_named(action["name"]) or [None]
+        if made is None:
+            return "done?", "no dataset was created"
+        return "done", f"cloned -> {made.id} ({len(made.records)} records)"
+    deleted = [i for i in action["experiment_ids"] if emulator.experiments[i].deleted_at]
+    return "done", f"deleted {len(deleted)} experiment(s)"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`make demo` stays true: the demo runs every event file on its own local stack and exits 0."""
+"""`make demo` stays true: the scenario demo, the events/ runner and the one-file mode all exit 0."""
 
 from __future__ import annotations
 
@@ -7,13 +7,22 @@ import pytest
 from local import demo
 
 
-def test_the_demo_reports_every_event_file_and_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.main([]) == 0
+    report = capsys.readouterr().out
+    assert report.count("\nok  ") == 6
+    assert "BAD" not in report
+    assert "EventBridge rule -> SQS" in report
+    assert "dead-letter queue (2):" in report
+    assert report.rstrip().endswith("every message reached its expected outcome")
+
+
+def test_the_demo_runs_every_event_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.main(["--events"]) == 0
     report = capsys.readouterr().out
     for path in sorted(demo.EVENTS.glob("*.json")):
         assert f"events/{path.name}" in report
     assert "dead-letter queue: 4 message(s)" in report
-    assert report.rstrip().endswith("OK")
 
 
 def test_the_demo_runs_one_event_file(capsys: pytest.CaptureFixture[str]) -> None:
