@@ -145,3 +145,32 @@ def test_unknown_datasets_are_404_with_a_json_api_error(api: AgentObservabilityA
         api.clone_llm_obs_dataset(PROJECT_ID, "missing", body(LLMObsDatasetCloneRequest, request))
     assert raised.value.status == 404
     assert raised.value.body == {"errors": [{"title": "Generic Error", "detail": "dataset not found"}]}
+
+
+def test_an_optional_rate_limit_answers_429_with_the_documented_headers(
+    api: AgentObservabilityApi, emulator: DatadogEmulator
+) -> None:
+    emulator.rate_limit = (3, 60)
+    for _ in range(3):
+        api.list_llm_obs_projects()
+    with pytest.raises(ApiException) as raised:
+        api.list_llm_obs_projects()
+    assert raised.value.status == 429
+    assert raised.value.body == {"errors": ["Too many requests"]}
+    headers = raised.value.headers
+    assert (headers["X-RateLimit-Limit"], headers["X-RateLimit-Period"], headers["X-RateLimit-Remaining"]) == (
+        "3",
+        "60",
+        "0",
+    )
+    assert 1 <= int(headers["X-RateLimit-Reset"]) <= 60
+
+
+def test_wrong_keys_are_refused_as_datadog_does(emulator: DatadogEmulator) -> None:
+    configuration = Configuration(host=emulator.url, api_key={"apiKeyAuth": "wrong", "appKeyAuth": APP_KEY})
+    configuration.unstable_operations["list_llm_obs_projects"] = True
+    with warnings.catch_warnings(), ApiClient(configuration) as client:
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(ApiException) as raised:
+            AgentObservabilityApi(client).list_llm_obs_projects()
+    assert raised.value.status == 401
