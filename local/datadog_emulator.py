@@ -143,6 +143,9 @@ class DatadogEmulator:
         self.app_keys = {app_key}
         self.latency_seconds = 0.0
         self.rate_limit: tuple[int, int] | None = None  # (requests, period seconds)
+        # Datadog's spec documents only 204 for a delete; this switch plays a stricter API that refuses
+        # a request naming an experiment that is unknown or already deleted.
+        self.refuse_deleting_gone_experiments = False
         self.requests: list[RecordedRequest] = []
         self.projects: dict[str, Project] = {}
         self.datasets: dict[str, Dataset] = {}
@@ -344,8 +347,11 @@ class DatadogEmulator:
             return 400, _errors("Bad Request", "body must be {data: {type: experiments, attributes: {experiment_ids}}}")
         if not all(isinstance(i, str) for i in ids):
             return 400, _errors("Bad Request", "experiment_ids must be strings")
+        gone = [i for i in ids if i not in self.experiments or self.experiments[i].deleted_at is not None]
+        if gone and self.refuse_deleting_gone_experiments:
+            return 404, _errors("Generic Error", f"experiments not found: {', '.join(gone[:5])}")
         stamp = _now()
-        # Soft delete; deleting an unknown or already-deleted id is not an error (204 either way).
+        # Soft delete; by default deleting an unknown or already-deleted id is not an error (204 either way).
         for experiment_id in ids:
             experiment = self.experiments.get(experiment_id)
             if experiment is not None and experiment.deleted_at is None:

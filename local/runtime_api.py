@@ -58,25 +58,31 @@ class LambdaRuntime:
         self._pending: queue.Queue[_Invocation] = queue.Queue()
         self._active: dict[str, _Invocation] = {}
         self._init_error: dict[str, Any] | None = None
+        self.cold_starts = 0
+        self._environment = environment
+        self._log = log
         self._server = _server(self)
-        host, port = self._server.server_address[:2]
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._process = subprocess.Popen(  # noqa: S603 (this interpreter, AWS's runtime client, our handler)
+        self._process = self._start()
+
+    def _start(self) -> subprocess.Popen[str]:
+        host, port = self._server.server_address[:2]
+        self.cold_starts += 1
+        lambda_environment = {
+            "AWS_LAMBDA_RUNTIME_API": f"{host!s}:{port}",
+            "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+            "PYTHONPATH": str(SOURCE),
+        }
+        return subprocess.Popen(  # noqa: S603 (this interpreter, AWS's runtime client, our handler)
             [sys.executable, "-m", "awslambdaric", HANDLER],
             cwd=SOURCE,
-            env=os.environ
-            | environment
-            | {
-                "AWS_LAMBDA_RUNTIME_API": f"{host!s}:{port}",
-                "AWS_LAMBDA_FUNCTION_NAME": function_name,
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
-                "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-                "PYTHONPATH": str(SOURCE),
-            },
-            stdout=log or subprocess.DEVNULL,
-            stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+            env=os.environ | self._environment | lambda_environment,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
             text=True,
         )
 
@@ -84,7 +90,12 @@ class LambdaRuntime:
         deadline_ms = int((time.time() + self.timeout_seconds) * 1000)
         invocation = _Invocation(str(uuid.uuid4()), event, deadline_ms)
         self._pending.put(invocation)
-        if not invocation.done.wait(self.timeout_seconds + 5):
+        if not invocation.done.wait(self.timeout_seconds + 1):
+            # As Lambda does at the deadline: stop the sandbox mid-work; the next invocation starts cold.
+            self._process.kill()
+            self._process.wait()
+            self._active.pop(invocation.request_id, None)
+            self._process = self._start()
             raise InvocationError({"errorType": "Sandbox.Timedout", "errorMessage": "the function timed out"})
         if self._init_error is not None:
             raise InvocationError(self._init_error)

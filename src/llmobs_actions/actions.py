@@ -15,6 +15,9 @@ from llmobs_actions.messages import parse_timestamp
 from llmobs_actions.observability import logger
 
 T = TypeVar("T")
+# How Datadog may answer a delete of an experiment that is already (soft-)deleted: its spec documents
+# only 204, but a retry must not fail whichever way it answers.
+ALREADY_GONE_STATUSES = frozenset({400, 404})
 # Clocks of Lambda, SQS and Datadog disagree a little; a clone up to this much "older" than the
 # first delivery still counts as ours.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -106,11 +109,33 @@ class ActionRunner:
             logger.info("dry run: would delete experiments", extra={"experiment_ids": ids})
             return ActionResult(f"dry run: would delete {len(ids)} experiment(s)", {"dry_run": True})
         chunks = [ids[start : start + self._chunk] for start in range(0, len(ids), self._chunk)]
+        gone: list[str] = []
         for number, chunk in enumerate(chunks, start=1):
-            self._call(attempt, partial(self._delete_chunk, chunk))
+            try:
+                self._call(attempt, partial(self._delete_chunk, chunk))
+            except DatadogHTTPError as error:
+                if error.status not in ALREADY_GONE_STATUSES or not attempt.may_have_run_before:
+                    raise
+                # An earlier try may have deleted some of these, and Datadog may refuse ids it already
+                # soft-deleted: delete one by one; an id refused alone is gone already.
+                gone += self._delete_one_by_one(chunk, attempt)
             logger.debug("chunk deleted", extra={"chunk": number, "chunks": len(chunks), "size": len(chunk)})
-        logger.info("experiments deleted", extra={"deleted": len(ids), "chunks": len(chunks)})
-        return ActionResult(f"deleted {len(ids)} experiment(s)", {"deleted": len(ids), "experiment_ids": ids})
+        logger.info("experiments deleted", extra={"deleted": len(ids) - len(gone), "already_gone": gone})
+        details: dict[str, object] = {"deleted": len(ids) - len(gone), "experiment_ids": ids}
+        if gone:
+            details["already_gone"] = gone
+        return ActionResult(f"deleted {len(ids) - len(gone)} experiment(s)", details)
+
+    def _delete_one_by_one(self, chunk: list[str], attempt: Attempt) -> list[str]:
+        gone = []
+        for experiment_id in chunk:
+            try:
+                self._call(attempt, partial(self._delete_chunk, [experiment_id]))
+            except DatadogHTTPError as error:
+                if error.status not in ALREADY_GONE_STATUSES:
+                    raise
+                gone.append(experiment_id)
+        return gone
 
     def _delete_chunk(self, chunk: list[str], keys: DatadogKeys) -> None:
         self._datadog.delete_experiments(keys, chunk)

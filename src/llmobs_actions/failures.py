@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceConnectionError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+
 from llmobs_actions.contract import InvalidAction
 from llmobs_actions.datadog import DatadogHTTPError, DatadogNoAnswerError, DatadogUnreachableError
 from llmobs_actions.keys import SecretMisconfiguredError, SecretUnavailableError
@@ -21,6 +28,7 @@ class ErrorClass(StrEnum):
     TRANSIENT = "transient"
     AMBIGUOUS = "ambiguous"
     CONFIGURATION = "configuration"
+    IN_PROGRESS = "in_progress"
     OUT_OF_TIME = "out_of_time"
     INTERNAL = "internal"
 
@@ -34,12 +42,13 @@ class Disposition(Enum):
 # maxReceiveCount, after which SQS's own redrive moves it to the same DLQ.
 POLICY: dict[ErrorClass, Disposition] = {
     ErrorClass.INVALID: Disposition.DEAD_LETTER,  # not JSON, fails the contract, unsafe id
-    ErrorClass.REJECTED: Disposition.DEAD_LETTER,  # Datadog 400/404/409/413/422 (and other 4xx)
+    ErrorClass.REJECTED: Disposition.DEAD_LETTER,  # Datadog 400/404/409/413/422 (other 4xx); key reused elsewhere
     ErrorClass.AUTH: Disposition.RETRY,  # 401/403 even after refetching the secret once
     ErrorClass.THROTTLED: Disposition.RETRY,  # 429: invisible until X-RateLimit-Reset
     ErrorClass.TRANSIENT: Disposition.RETRY,  # 5xx, 408, connect failures, Secrets Manager down
     ErrorClass.AMBIGUOUS: Disposition.RETRY,  # sent, no answer: the retry looks before cloning again
     ErrorClass.CONFIGURATION: Disposition.RETRY,  # secret missing or malformed: retry once fixed
+    ErrorClass.IN_PROGRESS: Disposition.RETRY,  # the same key is being performed elsewhere right now
     ErrorClass.OUT_OF_TIME: Disposition.RETRY,  # too little Lambda time left to start a call
     ErrorClass.INTERNAL: Disposition.RETRY,  # a bug of ours: never lose the message over it
 }
@@ -81,12 +90,19 @@ def classify(error: BaseException) -> Failure:
     match error:
         case InvalidAction():
             return Failure(ErrorClass.INVALID, message)
+        case IdempotencyValidationError():
+            return Failure(ErrorClass.REJECTED, "idempotency key already used for a different request")
+        case IdempotencyAlreadyInProgressError():
+            return Failure(ErrorClass.IN_PROGRESS, "the same idempotency key is being processed elsewhere")
         case AuthRejectedError():
             return Failure(ErrorClass.AUTH, message, error.status, error.detail or None)
         case DatadogHTTPError():
             return _classify_status(error, message)
         case DatadogUnreachableError() | SecretUnavailableError():
             return Failure(ErrorClass.TRANSIENT, message)
+        case IdempotencyPersistenceLayerError() | IdempotencyPersistenceConnectionError():
+            # Without its idempotency record the action is not performed: retry when DynamoDB is back.
+            return Failure(ErrorClass.TRANSIENT, f"idempotency store unavailable: {message}")
         case DatadogNoAnswerError():
             return Failure(ErrorClass.AMBIGUOUS, message)
         case SecretMisconfiguredError():

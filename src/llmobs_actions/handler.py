@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from llmobs_actions.actions import ActionRunner
 from llmobs_actions.datadog import DatadogClient
+from llmobs_actions.idempotency import Idempotency
 from llmobs_actions.keys import KeyStore
 from llmobs_actions.messages import is_sqs_event
 from llmobs_actions.observability import logger, metrics, observe_datadog_call, tracer
@@ -36,13 +37,19 @@ def processor() -> Processor:
     runner = ActionRunner(
         datadog, KeyStore(settings.secret_id, settings.secret_max_age_seconds), settings.delete_chunk_size
     )
-    return Processor(settings, runner, Queues(settings.dead_letter_queue_url))
+    idempotency = None
+    if settings.idempotency_table:
+        idempotency = Idempotency(settings.idempotency_table, settings.idempotency_expiry_seconds)
+    else:
+        logger.warning("IDEMPOTENCY_TABLE is not set: idempotency is OFF, a redelivered message can act twice")
+    return Processor(settings, runner, Queues(settings.dead_letter_queue_url), idempotency)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    processor().register(context)
     if is_sqs_event(event):
         outcomes = processor().process_batch(event["Records"], context.get_remaining_time_in_millis)
         report(outcomes)

@@ -43,7 +43,7 @@ def report(outcomes: list[Outcome]) -> None:
     count("MessagesReceived", len(outcomes))
     for outcome in outcomes:
         if outcome.status is Status.DONE:
-            count("ActionSucceeded")
+            count("DuplicateSuppressed" if outcome.details.get("duplicate") else "ActionSucceeded")
             continue
         if outcome.failure is not None:
             count_with_dimension("ActionFailed", "error_class", outcome.failure.error_class.value)

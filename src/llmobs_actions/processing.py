@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from llmobs_actions.actions import ActionRunner, Attempt
 from llmobs_actions.contract import parse_action
 from llmobs_actions.failures import (
@@ -17,6 +19,7 @@ from llmobs_actions.failures import (
     dead_letter_attributes,
     retry_delay_seconds,
 )
+from llmobs_actions.idempotency import Idempotency
 from llmobs_actions.messages import (
     InboundMessage,
     Payload,
@@ -35,12 +38,19 @@ RemainingMillis = Callable[[], int]
 
 
 class Processor:
-    def __init__(self, settings: Settings, runner: ActionRunner, queues: Queues) -> None:
+    def __init__(
+        self, settings: Settings, runner: ActionRunner, queues: Queues, idempotency: Idempotency | None
+    ) -> None:
         self._settings = settings
         self._runner = runner
         self._queues = queues
+        self._idempotency = idempotency
         # urllib3 and boto3 clients are thread-safe, so records of a batch wait on Datadog together.
         self._pool = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="record")
+
+    def register(self, context: LambdaContext) -> None:
+        if self._idempotency is not None:
+            self._idempotency.register(context)
 
     def process_batch(self, records: list[Mapping[str, Any]], remaining_ms: RemainingMillis) -> list[Outcome]:
         messages = [from_sqs_record(record) for record in records]
@@ -66,10 +76,15 @@ class Processor:
             action_name = _claimed_action(payload.action)
             logger.thread_safe_append_keys(action=action_name)
             action = parse_action(payload.action, max_experiment_ids=self._settings.max_experiment_ids)
-            logger.thread_safe_append_keys(
-                idempotency_key=action.idempotency_key or payload.event_id or message.message_id
-            )
-            result = self._runner.run(action, self._attempt(message, payload, remaining_ms))
+            key = action.idempotency_key or payload.event_id or message.message_id
+            logger.thread_safe_append_keys(idempotency_key=key)
+            attempt = self._attempt(message, payload, remaining_ms)
+            if self._idempotency is None or action.dry_run:
+                result = self._runner.run(action, attempt)
+            else:
+                result = self._idempotency.run(action, key, lambda: self._runner.run(action, attempt))
+                if result.details.get("duplicate"):
+                    logger.info("duplicate suppressed: already done under this key", extra={"stored": result.details})
         except Exception as error:  # every failure, ours included, ends in the DLQ or back in the queue
             failure = classify(error)
             if failure.error_class is ErrorClass.INTERNAL:

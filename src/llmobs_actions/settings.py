@@ -31,6 +31,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "DD_READ_TIMEOUT_SECONDS": "read_timeout_seconds",
     "DEAD_LETTER_QUEUE_URL": "dead_letter_queue_url",
     "IDEMPOTENCY_TABLE": "idempotency_table",
+    "IDEMPOTENCY_EXPIRY_SECONDS": "idempotency_expiry_seconds",
     "MAX_EXPERIMENT_IDS": "max_experiment_ids",
     "DELETE_CHUNK_SIZE": "delete_chunk_size",
     "MAX_WORKERS": "max_workers",
@@ -57,7 +58,8 @@ class Settings(BaseModel):
     dead_letter_queue_url: str = Field(min_length=1)
     datadog_site: str = "datadoghq.com"
     datadog_api_url: str | None = None
-    idempotency_table: str | None = None  # DynamoDB table of the idempotency records
+    idempotency_table: str | None = None  # DynamoDB table of the idempotency records; unset turns it off
+    idempotency_expiry_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     secret_max_age_seconds: int = Field(default=300, ge=0)
     connect_timeout_seconds: float = Field(default=3.05, gt=0, le=60)
     read_timeout_seconds: float = Field(default=15.0, gt=0, le=300)

@@ -1,0 +1,70 @@
+"""Idempotency: every action takes effect once per key, with Powertools Idempotency on DynamoDB."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from llmobs_actions.actions import ActionResult
+from llmobs_actions.contract import CloneDataset, DeleteExperiments
+
+# Part of every record's key: changing it orphans every stored record, so it never follows module names.
+KEY_PREFIX = "llmobs-actions.v1"
+_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+
+
+class Idempotency:
+    def __init__(self, table_name: str, expires_after_seconds: int) -> None:
+        self._config = IdempotencyConfig(
+            event_key_jmespath="key",
+            payload_validation_jmespath="fingerprint",  # same key, different request: a conflict
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=expires_after_seconds,
+            response_hook=_mark_duplicate,
+        )
+        # One persistence layer per decorated function: Powertools keeps the first configuration it sees.
+        layer = DynamoDBPersistenceLayer(table_name=table_name, boto_config=_BOTO_CONFIG)
+        self._once = idempotent_function(
+            data_keyword_argument="request", persistence_store=layer, config=self._config, key_prefix=KEY_PREFIX
+        )(_perform)
+
+    def register(self, context: LambdaContext) -> None:
+        """Every invocation: an interrupted attempt's record then expires with that invocation's deadline."""
+        self._config.register_lambda_context(context)
+
+    def run(
+        self, action: CloneDataset | DeleteExperiments, key: str, perform: Callable[[], ActionResult]
+    ) -> ActionResult:
+        """Perform the action unless one with the same key already completed; then return its stored result."""
+        request = {"key": f"{action.action}:{key}", "fingerprint": fingerprint(action)}
+        stored: dict[str, Any] = self._once(request=request, perform=perform)
+        details = dict(stored.get("details") or {})
+        if stored.get("duplicate"):
+            details["duplicate"] = True
+        return ActionResult(str(stored.get("summary", "")), details)
+
+
+def fingerprint(action: CloneDataset | DeleteExperiments) -> str:
+    """What the action does, without how it was asked (key, dry run): two requests under one key must match."""
+    document = action.model_dump(mode="json", exclude={"idempotency_key", "dry_run"})
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def _perform(request: dict[str, str], perform: Callable[[], ActionResult]) -> dict[str, Any]:
+    result = perform()
+    return {"summary": result.summary, "details": result.details}
+
+
+def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
+    return dict(response or {}) | {"duplicate": True}
