@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -35,6 +36,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     client_port: int
+    status: int | None = None  # what the emulator answered (None: no answer)
 
 
 @dataclass
@@ -461,10 +463,17 @@ class _QuietServer(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     owner: DatadogEmulator
+    _recorded: RecordedRequest
     protocol_version = "HTTP/1.1"  # keep-alive, as Datadog's API does
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read recorded requests instead
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes; without this, Nagle's algorithm and the client's delayed
+        # ACK add ~40 ms to every answer, which no real API does.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._handle()
@@ -500,11 +509,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", errors="replace")
         query = parse_qs(parts.query)
         with emulator._lock:
-            emulator.requests.append(
-                RecordedRequest(
-                    self.command, parts.path, query, dict(self.headers.items()), body, self.client_address[1]
-                )
+            self._recorded = RecordedRequest(
+                self.command, parts.path, query, dict(self.headers.items()), body, self.client_address[1]
             )
+            emulator.requests.append(self._recorded)
         over_limit, limit_headers = emulator._rate_limit_headers()
         fault = emulator._take_fault(self.command, parts.path)
         time.sleep(emulator.latency_seconds)
@@ -533,6 +541,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(status, answer, limit_headers)
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        self._recorded.status = status
         payload = b"" if body is None or status == 204 else json.dumps(body).encode()
         self.send_response(status)
         for name, value in headers.items():

@@ -52,7 +52,10 @@ class LambdaRuntime:
         timeout_seconds: int,
         function_name: str = "llmobs-actions-local",
         log: IO[str] | None = None,
+        handler: str = HANDLER,
+        source: Path = SOURCE,
     ) -> None:
+        self.handler, self.source = handler, source
         self.timeout_seconds = timeout_seconds
         self.function_name = function_name
         self._pending: queue.Queue[_Invocation] = queue.Queue()
@@ -75,11 +78,11 @@ class LambdaRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-            "PYTHONPATH": str(SOURCE),
+            "PYTHONPATH": str(self.source),
         }
         return subprocess.Popen(  # noqa: S603 (this interpreter, AWS's runtime client, our handler)
-            [sys.executable, "-m", "awslambdaric", HANDLER],
-            cwd=SOURCE,
+            [sys.executable, "-m", "awslambdaric", self.handler],
+            cwd=self.source,
             env=os.environ | self._environment | lambda_environment,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
@@ -102,6 +105,10 @@ class LambdaRuntime:
         if invocation.error is not None:
             raise InvocationError(invocation.error)
         return invocation.result
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
 
     def close(self) -> None:
         self._process.terminate()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -94,12 +97,41 @@ class AwsResources:
         return list(found.values())
 
 
-def start_moto() -> tuple[ThreadedMotoServer, str]:
+class _MotoProcess:
+    """moto's server in a process of its own: its CPU and GIL are then not the measured function's."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._process = subprocess.Popen(  # noqa: S603 (this interpreter, moto's server module)
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/moto-api/", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("moto's server did not start")
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+def start_moto(own_process: bool = False) -> tuple[ThreadedMotoServer | _MotoProcess, str]:
+    if own_process:
+        server: ThreadedMotoServer | _MotoProcess = _MotoProcess()
+        return server, f"http://127.0.0.1:{server.port}"  # type: ignore[union-attr]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+    threaded = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    threaded.start()
+    host, port = threaded.get_host_and_port()
+    return threaded, f"http://{host}:{port}"
 
 
 def reset_moto(endpoint: str) -> None:
@@ -186,9 +218,11 @@ def function_environment(resources: AwsResources, emulator: DatadogEmulator) -> 
 
 
 @contextmanager
-def local_stack(visibility_timeout: int | None = 2) -> Iterator[tuple[AwsResources, DatadogEmulator]]:
+def local_stack(
+    visibility_timeout: int | None = 2, moto_in_own_process: bool = False
+) -> Iterator[tuple[AwsResources, DatadogEmulator]]:
     """Start everything, point this process's AWS clients and the function at it, and tear it down after."""
-    server, endpoint = start_moto()
+    server, endpoint = start_moto(moto_in_own_process)
     reset_moto(endpoint)  # moto's state lives in the process, not the server: start from nothing
     saved = dict(os.environ)
     os.environ.update(AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": endpoint})

@@ -7,13 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceConnectionError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
-
 from llmobs_actions.contract import InvalidAction
 from llmobs_actions.datadog import DatadogHTTPError, DatadogNoAnswerError, DatadogUnreachableError
 from llmobs_actions.keys import SecretMisconfiguredError, SecretUnavailableError
@@ -62,6 +55,18 @@ class OutOfTimeError(Exception):
     """Not enough Lambda time left to start another Datadog call."""
 
 
+class IdempotencyConflictError(Exception):
+    """The idempotency key was already used for a different request."""
+
+
+class IdempotencyBusyError(Exception):
+    """The same idempotency key is being performed elsewhere right now."""
+
+
+class IdempotencyStoreError(Exception):
+    """The idempotency records cannot be read or written: the action was not performed."""
+
+
 class AuthRejectedError(Exception):
     """Datadog refused the keys, also after refetching them."""
 
@@ -90,19 +95,19 @@ def classify(error: BaseException) -> Failure:
     match error:
         case InvalidAction():
             return Failure(ErrorClass.INVALID, message)
-        case IdempotencyValidationError():
-            return Failure(ErrorClass.REJECTED, "idempotency key already used for a different request")
-        case IdempotencyAlreadyInProgressError():
-            return Failure(ErrorClass.IN_PROGRESS, "the same idempotency key is being processed elsewhere")
+        case IdempotencyConflictError():
+            return Failure(ErrorClass.REJECTED, message)
+        case IdempotencyBusyError():
+            return Failure(ErrorClass.IN_PROGRESS, message)
         case AuthRejectedError():
             return Failure(ErrorClass.AUTH, message, error.status, error.detail or None)
         case DatadogHTTPError():
             return _classify_status(error, message)
         case DatadogUnreachableError() | SecretUnavailableError():
             return Failure(ErrorClass.TRANSIENT, message)
-        case IdempotencyPersistenceLayerError() | IdempotencyPersistenceConnectionError():
+        case IdempotencyStoreError():
             # Without its idempotency record the action is not performed: retry when DynamoDB is back.
-            return Failure(ErrorClass.TRANSIENT, f"idempotency store unavailable: {message}")
+            return Failure(ErrorClass.TRANSIENT, message)
         case DatadogNoAnswerError():
             return Failure(ErrorClass.AMBIGUOUS, message)
         case SecretMisconfiguredError():

@@ -12,7 +12,7 @@ from llmobs_actions.datadog import DatadogClient
 from llmobs_actions.idempotency import Idempotency
 from llmobs_actions.keys import KeyStore
 from llmobs_actions.messages import is_sqs_event
-from llmobs_actions.observability import logger, metrics, observe_datadog_call, tracer
+from llmobs_actions.observability import logger, metrics, observe_datadog_call, traced
 from llmobs_actions.outcomes import Status, report
 from llmobs_actions.processing import Processor
 from llmobs_actions.queues import Queues
@@ -47,7 +47,7 @@ def processor() -> Processor:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     processor().register(context)
     if is_sqs_event(event):

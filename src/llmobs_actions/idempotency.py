@@ -5,27 +5,33 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
+from typing import TYPE_CHECKING, Any
 
 from llmobs_actions.actions import ActionResult
 from llmobs_actions.contract import CloneDataset, DeleteExperiments
+from llmobs_actions.failures import IdempotencyBusyError, IdempotencyConflictError, IdempotencyStoreError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Part of every record's key: changing it orphans every stored record, so it never follows module names.
 KEY_PREFIX = "llmobs-actions.v1"
-_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
 
 
 class Idempotency:
     def __init__(self, table_name: str, expires_after_seconds: int) -> None:
+        # Imported here, at the first invocation: they pull in boto3, which the import of the handler
+        # (the cold start every invocation pays for) does not need.
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            exceptions,
+            idempotent_function,
+        )
+        from botocore.config import Config
+
+        self._errors = exceptions
         self._config = IdempotencyConfig(
             event_key_jmespath="key",
             payload_validation_jmespath="fingerprint",  # same key, different request: a conflict
@@ -34,7 +40,10 @@ class Idempotency:
             response_hook=_mark_duplicate,
         )
         # One persistence layer per decorated function: Powertools keeps the first configuration it sees.
-        layer = DynamoDBPersistenceLayer(table_name=table_name, boto_config=_BOTO_CONFIG)
+        layer = DynamoDBPersistenceLayer(
+            table_name=table_name,
+            boto_config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}),
+        )
         self._once = idempotent_function(
             data_keyword_argument="request", persistence_store=layer, config=self._config, key_prefix=KEY_PREFIX
         )(_perform)
@@ -48,7 +57,15 @@ class Idempotency:
     ) -> ActionResult:
         """Perform the action unless one with the same key already completed; then return its stored result."""
         request = {"key": f"{action.action}:{key}", "fingerprint": fingerprint(action)}
-        stored: dict[str, Any] = self._once(request=request, perform=perform)
+        errors = self._errors
+        try:
+            stored: dict[str, Any] = self._once(request=request, perform=perform)
+        except errors.IdempotencyValidationError:
+            raise IdempotencyConflictError("idempotency key already used for a different request") from None
+        except errors.IdempotencyAlreadyInProgressError:
+            raise IdempotencyBusyError("the same idempotency key is being processed elsewhere") from None
+        except (errors.IdempotencyPersistenceLayerError, errors.IdempotencyPersistenceConnectionError) as error:
+            raise IdempotencyStoreError(f"idempotency store unavailable: {str(error)[:300]}") from None
         details = dict(stored.get("details") or {})
         if stored.get("duplicate"):
             details["duplicate"] = True

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
-
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from typing import TYPE_CHECKING, Any
 
 from llmobs_actions.datadog import DatadogKeys
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 _KEY_NAMES = {"api_key": ("api_key", "DD_API_KEY"), "app_key": ("app_key", "DD_APP_KEY")}
 # Secrets Manager errors that no retry will cure: the operator must fix the secret.
@@ -45,6 +45,10 @@ class KeyStore:
             return self._last
 
     def _fetch(self, *, force: bool) -> DatadogKeys:
+        # Imported at the first fetch, not with the handler: Parameters pulls in boto3.
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
         if self._provider is None:
             self._provider = SecretsProvider()
         try:

@@ -5,12 +5,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
-
-# Short, bounded AWS calls: a slow SQS must not eat the Lambda's time budget.
-_BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
-
 
 class SqsClient(Protocol):
     def send_message(self, **kwargs: Any) -> dict[str, Any]: ...
@@ -29,7 +23,12 @@ class Queues:
     def client(self) -> SqsClient:
         with self._lock:  # boto3 clients are thread-safe; creating one is not
             if self._client is None:
-                self._client = boto3.client("sqs", config=_BOTO_CONFIG)
+                import boto3  # at the first use: the handler's import stays light
+                from botocore.config import Config
+
+                # Short, bounded AWS calls: a slow SQS must not eat the Lambda's time budget.
+                config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+                self._client = boto3.client("sqs", config=config)
             return self._client
 
     def dead_letter(self, body: str, attributes: dict[str, str]) -> str:

@@ -65,7 +65,7 @@ class Settings(BaseModel):
     read_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     max_experiment_ids: int = Field(default=1000, ge=1, le=EXPERIMENT_IDS_CEILING)
     delete_chunk_size: int = Field(default=100, ge=1, le=EXPERIMENT_IDS_CEILING)
-    max_workers: int = Field(default=8, ge=1, le=64)
+    max_workers: int = Field(default=10, ge=1, le=100)  # a default batch of 10 waits on Datadog once
     max_throttle_delay_seconds: int = Field(default=900, ge=1, le=SQS_MAX_VISIBILITY_SECONDS)
     retry_base_delay_seconds: int = Field(default=10, ge=0, le=SQS_MAX_VISIBILITY_SECONDS)
     min_remaining_time_ms: int | None = Field(default=None, ge=0)

@@ -5,11 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
 
 from llmobs_actions.contract import InvalidAction
 from llmobs_actions.datadog import DatadogHTTPError, DatadogNoAnswerError, DatadogUnreachableError, RateLimit
@@ -19,6 +14,9 @@ from llmobs_actions.failures import (
     Disposition,
     ErrorClass,
     Failure,
+    IdempotencyBusyError,
+    IdempotencyConflictError,
+    IdempotencyStoreError,
     OutOfTimeError,
     classify,
     dead_letter_attributes,
@@ -58,9 +56,9 @@ def http(status: int, reset: float | None = None) -> DatadogHTTPError:
         (SecretMisconfiguredError("no api_key"), ErrorClass.CONFIGURATION, Disposition.RETRY),
         (OutOfTimeError("no time"), ErrorClass.OUT_OF_TIME, Disposition.RETRY),
         (ZeroDivisionError("a bug"), ErrorClass.INTERNAL, Disposition.RETRY),
-        (IdempotencyValidationError("payload differs"), ErrorClass.REJECTED, Disposition.DEAD_LETTER),
-        (IdempotencyAlreadyInProgressError("busy"), ErrorClass.IN_PROGRESS, Disposition.RETRY),
-        (IdempotencyPersistenceLayerError("dynamodb down"), ErrorClass.TRANSIENT, Disposition.RETRY),
+        (IdempotencyConflictError("key reused"), ErrorClass.REJECTED, Disposition.DEAD_LETTER),
+        (IdempotencyBusyError("busy"), ErrorClass.IN_PROGRESS, Disposition.RETRY),
+        (IdempotencyStoreError("dynamodb down"), ErrorClass.TRANSIENT, Disposition.RETRY),
     ],
 )
 def test_each_failure_has_its_class_and_disposition(

@@ -12,7 +12,7 @@ REQUIRED = {"DD_SECRET_ID": "llmobs-actions/datadog", "DEAD_LETTER_QUEUE_URL": "
 def test_defaults() -> None:
     settings = Settings.from_environ(REQUIRED)
     assert settings.datadog_base_url == "https://api.datadoghq.com"
-    assert (settings.max_workers, settings.delete_chunk_size, settings.max_experiment_ids) == (8, 100, 1000)
+    assert (settings.max_workers, settings.delete_chunk_size, settings.max_experiment_ids) == (10, 100, 1000)
     assert settings.call_budget_ms == int((3.05 + 15) * 1000) + 1000
 
 

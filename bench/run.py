@@ -1,0 +1,448 @@
+"""`make bench`: what users pay for llmobs-actions, beside the function they would otherwise write.
+
+Every figure is the median of several runs, measured in the same run for llmobs-actions and for the
+baseline (bench/baseline/: boto3 + datadog-api-client with retries + a plain loop), on the local stack.
+Prints a table and writes the same figures to bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import urllib3.connectionpool
+
+from local.datadog_emulator import DatadogEmulator
+from local.poller import Poller, in_process
+from local.runtime_api import LambdaRuntime
+from local.stack import DATASET_ID, PROJECT_ID, AwsResources, LambdaContext, local_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "bench" / "baseline"
+RESULTS = ROOT / "bench" / "results.json"
+OURS_HANDLER = "llmobs_actions.handler.lambda_handler"
+BASELINE_HANDLER = "handler.lambda_handler"
+FUNCTION_VARIABLES = (
+    "DD_SITE",
+    "DD_API_URL",
+    "DD_SECRET_ID",
+    "DEAD_LETTER_QUEUE_URL",
+    "IDEMPOTENCY_TABLE",
+    "AWS_ENDPOINT_URL",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_TRACE_DISABLED",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+
+
+def clone_event(count: int, tag: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"{tag}-{n}",
+                "receiptHandle": f"handle-{tag}-{n}",
+                "body": json.dumps(
+                    {
+                        "action": "clone_dataset",
+                        "project_id": PROJECT_ID,
+                        "dataset_id": DATASET_ID,
+                        "name": f"{tag}-{n}",
+                    }
+                ),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
+                "awsRegion": "us-east-1",
+            }
+            for n in range(count)
+        ]
+    }
+
+
+def function_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in FUNCTION_VARIABLES if name in os.environ}
+
+
+def load_handler(which: str) -> Callable[[dict[str, Any], Any], Any]:
+    if which == "ours":
+        from llmobs_actions import handler
+
+        handler.processor.cache_clear()
+        return handler.lambda_handler
+    sys.path.insert(0, str(BASELINE))
+    import handler as baseline  # type: ignore[import-not-found]
+
+    return baseline.lambda_handler  # type: ignore[no-any-return]
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Both functions print (EMF metrics, log lines): keep the table readable."""
+    saved = sys.stdout
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    try:
+        yield
+    finally:
+        sys.stdout.close()
+        sys.stdout = saved
+
+
+# --- 1. cold start --------------------------------------------------------------------------------
+
+PROBE = """
+import json, os, sys, time
+start = float(sys.argv[1])
+sys.path.insert(0, sys.argv[2])
+if sys.argv[3] == "ours":
+    import llmobs_actions.handler as module
+    from llmobs_actions.settings import Settings
+    Settings.from_environ()
+else:
+    import handler as module
+ready = time.time()
+sys.stdout = open(os.devnull, "w")
+from local.stack import LambdaContext
+from bench.run import clone_event
+result = module.lambda_handler(clone_event(1, "cold-" + sys.argv[3] + str(ready)), LambdaContext())
+done = time.time()
+sys.stdout = sys.__stdout__
+assert result == {"batchItemFailures": []}, result
+print(json.dumps({"ready_ms": (ready - start) * 1000, "first_message_ms": (done - start) * 1000}))
+"""
+
+
+def cold_start(which: str, runs: int) -> dict[str, float]:
+    source = str(ROOT / "src") if which == "ours" else str(BASELINE)
+    samples = []
+    for _ in range(runs):
+        started = time.time()
+        out = subprocess.run(  # noqa: S603 (this interpreter, our probe)
+            [sys.executable, "-c", PROBE, repr(started), source, which],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env=os.environ | {"PYTHONPATH": f"{source}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"},
+        ).stdout
+        samples.append(json.loads(out.strip().splitlines()[-1]))
+    return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+
+
+def top_imports(which: str) -> list[tuple[str, float]]:
+    source = str(ROOT / "src") if which == "ours" else str(BASELINE)
+    module = "llmobs_actions.handler" if which == "ours" else "handler"
+    err = subprocess.run(  # noqa: S603
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": f"{source}{os.pathsep}{ROOT}"},
+    ).stderr
+    totals: dict[str, float] = {}
+    for line in err.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \| *(\S+)", line)
+        if match:  # a package's outermost import carries its whole cumulative time
+            name = match.group(2).split(".")[0]
+            totals[name] = max(totals.get(name, 0.0), int(match.group(1)) / 1000)
+    for own in (module.split(".")[0], "llmobs_actions", "encodings", "site"):
+        totals.pop(own, None)
+    return sorted(totals.items(), key=lambda item: -item[1])[:10]
+
+
+# --- 2 and 3. batch latency, per-message overhead ---------------------------------------------
+
+
+class _Waiting:
+    """Seconds spent inside urllib3 requests (Datadog and, through botocore, AWS), by every thread."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    def timed(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def urlopen(pool: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(pool, *args, **kwargs)
+            finally:
+                with self._lock:
+                    self.seconds += time.perf_counter() - started
+
+        return urlopen
+
+
+def batch_latency(handler: Callable[..., Any], emulator: DatadogEmulator, runs: int, tag: str) -> float:
+    emulator.latency_seconds = 0.2
+    with quiet_stdout():
+        handler(clone_event(10, f"warm-{tag}"), LambdaContext())
+        samples = []
+        for run in range(runs):
+            started = time.perf_counter()
+            result = handler(clone_event(10, f"batch-{tag}-{run}"), LambdaContext())
+            samples.append(time.perf_counter() - started)
+            assert result == {"batchItemFailures": []}, result
+    emulator.latency_seconds = 0.0
+    return statistics.median(samples) * 1000
+
+
+def overhead_per_message(which: str, runs: int) -> float:
+    """Handler time minus time waiting on HTTP (Datadog and AWS both go through urllib3), per message.
+
+    Records run one at a time here (MAX_WORKERS=1) so that waiting and working add up to the wall time.
+    """
+    os.environ["MAX_WORKERS"] = "1"
+    handler = load_handler(which)
+    waiting = _Waiting()
+    original = urllib3.connectionpool.HTTPConnectionPool.urlopen
+    urllib3.connectionpool.HTTPConnectionPool.urlopen = waiting.timed(original)  # type: ignore[method-assign]
+    try:
+        with quiet_stdout():
+            handler(clone_event(10, f"warm-o-{which}"), LambdaContext())
+            samples = []
+            for run in range(runs):
+                waiting.seconds = 0.0
+                started = time.perf_counter()
+                handler(clone_event(10, f"over-{which}-{run}"), LambdaContext())
+                samples.append((time.perf_counter() - started - waiting.seconds) / 10)
+    finally:
+        urllib3.connectionpool.HTTPConnectionPool.urlopen = original  # type: ignore[method-assign]
+        del os.environ["MAX_WORKERS"]
+    return statistics.median(samples) * 1000
+
+
+# --- 4. memory -------------------------------------------------------------------------------
+
+
+def peak_rss_mb(which: str, aws: AwsResources, batches: int) -> float:
+    handler, source = (OURS_HANDLER, ROOT / "src") if which == "ours" else (BASELINE_HANDLER, BASELINE)
+    with LambdaRuntime(function_environment(), 60, handler=handler, source=source) as runtime:
+        for batch in range(batches):
+            result = runtime.invoke(clone_event(10, f"mem-{which}-{batch}"))
+            assert result == {"batchItemFailures": []}, result
+        status = Path(f"/proc/{runtime.pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+# --- 5. throughput at the rate limit ---------------------------------------------------------
+
+
+def throughput(
+    handler: Callable[..., Any], aws: AwsResources, emulator: DatadogEmulator, messages: int, limit: int, tag: str
+) -> dict[str, float]:
+    emulator.rate_limit = (limit, 1)
+    emulator.requests.clear()
+    for start in range(0, messages, 10):
+        aws.sqs.send_message_batch(
+            QueueUrl=aws.queue_url,
+            Entries=[
+                {
+                    "Id": str(n),
+                    "MessageBody": json.dumps(
+                        {
+                            "action": "clone_dataset",
+                            "project_id": PROJECT_ID,
+                            "dataset_id": DATASET_ID,
+                            "name": f"tp-{tag}-{start + n}",
+                        }
+                    ),
+                }
+                for n in range(min(10, messages - start))
+            ],
+        )
+    poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, in_process(handler, 60), batch_size=10)
+    started = time.monotonic()
+    with quiet_stdout():
+        drained = poller.run_until_empty(timeout_seconds=messages / limit * 3 + 30)
+    elapsed = time.monotonic() - started
+    emulator.rate_limit = None
+    clones = [r for r in emulator.requests if r.path.endswith("/clone")]
+    created = {d.name for d in emulator.datasets.values() if d.name.startswith(f"tp-{tag}-")}
+    return {
+        "seconds": elapsed,
+        "actions_per_second": len(created) / elapsed,
+        "fraction_of_limit": len(created) / elapsed / limit,
+        "throttled_share": sum(1 for r in clones if r.status == 429) / max(1, len(clones)),
+        "lost": messages - len({d.message_id for d in poller.deliveries.values() if d.deleted}) if drained else -1,
+        "dead_lettered": len(aws.dead_letters()),
+        "done_twice": len(clones) - sum(1 for r in clones if r.status == 429) - len(created),
+    }
+
+
+# --- 6. package size ---------------------------------------------------------------------------
+
+
+def package_size_mb(requirements: Path, code: list[Path], work: Path) -> float:
+    """What `sam build` packages for python3.13 on arm64: the requirements' wheels plus the code, zipped."""
+    target = work / "package"
+    subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            "--platform",
+            "manylinux2014_aarch64",
+            "--implementation",
+            "cp",
+            "--python-version",
+            "3.13",
+            "--only-binary=:all:",
+            "-r",
+            str(requirements),
+        ],
+        check=True,
+    )
+    archive = work / "package.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for root in [target, *code]:
+            for path in root.rglob("*"):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    zipped.write(path, path.relative_to(root if root == target else root.parent))
+    return archive.stat().st_size / 1_000_000
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer runs and messages (a smoke test, not figures)")
+    parser.add_argument("--skip-package", action="store_true", help="skip the package-size figure (needs PyPI)")
+    args = parser.parse_args(argv)
+    runs, batches, messages, limit = (2, 5, 100, 50) if args.quick else (7, 100, 2000, 40)
+    results: dict[str, Any] = {"runs": runs}
+    with local_stack(visibility_timeout=2, moto_in_own_process=True) as (aws, emulator):
+        os.environ["RETRY_BASE_DELAY_SECONDS"] = "1"
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"  # the figures, not the functions' logs
+        for which in ("ours", "baseline"):
+            results.setdefault(which, {})["cold_start"] = cold_start(which, runs)
+            results[which]["top_imports"] = top_imports(which)
+        handlers = {"ours": load_handler("ours"), "baseline": load_handler("baseline")}
+        for which, handler in handlers.items():
+            results[which]["batch_of_10_ms"] = batch_latency(handler, emulator, runs, which)
+        for which in handlers:
+            results[which]["overhead_per_message_ms"] = overhead_per_message(which, runs)
+        table = os.environ.pop("IDEMPOTENCY_TABLE")  # our own code's share, without the two DynamoDB calls
+        results["ours"]["overhead_without_idempotency_ms"] = overhead_per_message("ours", runs)
+        os.environ["IDEMPOTENCY_TABLE"] = table
+        handlers["ours"] = load_handler("ours")  # rebuilt with the default MAX_WORKERS
+        for which in handlers:
+            results[which]["peak_rss_mb"] = peak_rss_mb(which, aws, batches)
+        for which, handler in handlers.items():
+            results[which]["throughput"] = throughput(handler, aws, emulator, messages, limit, which)
+    if not args.skip_package:
+        with tempfile.TemporaryDirectory() as work:
+            results["ours"]["package_mb"] = package_size_mb(
+                ROOT / "src" / "requirements.txt", [ROOT / "src" / "llmobs_actions"], Path(work) / "ours"
+            )
+            results["baseline"]["package_mb"] = package_size_mb(
+                BASELINE / "requirements.txt", [BASELINE / "handler.py"], Path(work) / "baseline"
+            )
+    results["settings"] = {
+        "batches_for_memory": batches,
+        "throughput_messages": messages,
+        "rate_limit_per_second": limit,
+        "emulator_latency_ms": 200,
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    return 0
+
+
+def print_table(results: dict[str, Any]) -> None:
+    ours, base = results["ours"], results["baseline"]
+    rows = [
+        (
+            "cold start: import + settings (ms)",
+            ours["cold_start"]["ready_ms"],
+            base["cold_start"]["ready_ms"],
+            "<= 0.75 x baseline",
+            ours["cold_start"]["ready_ms"] <= 0.75 * base["cold_start"]["ready_ms"],
+        ),
+        (
+            "cold start: first message done (ms)",
+            ours["cold_start"]["first_message_ms"],
+            base["cold_start"]["first_message_ms"],
+            "",
+            None,
+        ),
+        (
+            "batch of 10 clones, 200 ms Datadog (ms)",
+            ours["batch_of_10_ms"],
+            base["batch_of_10_ms"],
+            "<= 300 (1.5 round trips)",
+            ours["batch_of_10_ms"] <= 300,
+        ),
+        (
+            "overhead per message, warm (ms)",
+            ours["overhead_per_message_ms"],
+            base["overhead_per_message_ms"],
+            "< 2",
+            ours["overhead_per_message_ms"] < 2,
+        ),
+        (
+            "  the same, idempotency off (ms)",
+            ours["overhead_without_idempotency_ms"],
+            base["overhead_per_message_ms"],
+            "our own code's share",
+            None,
+        ),
+        (
+            f"peak RSS, {results['settings']['batches_for_memory']} batches of 10 (MB)",
+            ours["peak_rss_mb"],
+            base["peak_rss_mb"],
+            "< 100",
+            ours["peak_rss_mb"] < 100,
+        ),
+        (
+            f"throughput at {results['settings']['rate_limit_per_second']}/s (share of limit)",
+            ours["throughput"]["fraction_of_limit"],
+            base["throughput"]["fraction_of_limit"],
+            ">= 0.9, none lost",
+            ours["throughput"]["fraction_of_limit"] >= 0.9
+            and ours["throughput"]["lost"] == 0
+            and ours["throughput"]["dead_lettered"] == 0,
+        ),
+    ]
+    if "package_mb" in ours:
+        rows.append(("package, zipped (MB)", ours["package_mb"], base["package_mb"], "", None))
+    print(f"{'figure':48} {'llmobs-actions':>15} {'baseline':>10} {'ratio':>7}  goal")
+    for label, mine, theirs, goal, met in rows:
+        verdict = "" if met is None else ("met" if met else "NOT MET")
+        print(f"{label:48} {mine:15.2f} {theirs:10.2f} {mine / theirs if theirs else 0:7.2f}  {goal} {verdict}")
+    for which in ("ours", "baseline"):
+        tp = results[which]["throughput"]
+        print(
+            f"\n{which}: throughput {tp['actions_per_second']:.1f} actions/s in {tp['seconds']:.0f} s, "
+            f"{tp['throttled_share']:.0%} of clone calls throttled, lost {tp['lost']}, "
+            f"dead-lettered {tp['dead_lettered']}, done twice {tp['done_twice']}"
+        )
+        print(f"{which}: top imports (ms): " + ", ".join(f"{n} {ms:.0f}" for n, ms in results[which]["top_imports"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
