@@ -9,7 +9,7 @@ SAM_INSTALLED := $(SAM_VENV)/.installed
 SAM_CLI_VERSION := 1.170.0
 export PYTHONPATH := src:.
 
-.PHONY: test demo lint typecheck unit schema clean
+.PHONY: test demo bench soak lint typecheck unit schema clean
 
 $(INSTALLED): requirements-dev.txt src/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "llmobs-actions needs Python 3.11+; set PYTHON=python3.11 or newer")'
@@ -40,6 +40,14 @@ unit: $(INSTALLED) $(SAM_INSTALLED)
 ## make demo: the whole flow on the local stack (EVENT=events/x.json runs one event file, like sam local invoke)
 demo: $(INSTALLED)
 	$(BIN)/python -m local.demo $(if $(EVENT),--event $(EVENT))
+
+## make soak: the soak test at full size (several thousand messages)
+soak: $(INSTALLED)
+	SOAK_MESSAGES=3000 $(BIN)/pytest -m soak -o addopts="" -q
+
+## make bench: cold start, batch latency, overhead, memory, throughput, package size beside a baseline
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.run
 
 ## make schema: regenerate the JSON Schema of the message contract
 schema: $(INSTALLED)

@@ -194,6 +194,11 @@ def _server(runtime: LambdaRuntime) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(payload)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _QuietServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     return server
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a runtime client killed at its deadline (the point of a timeout) is not a server error

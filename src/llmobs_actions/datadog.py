@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from llmobs_actions import __version__
 
@@ -57,6 +65,38 @@ class RateLimit:
             reset_seconds=reset,
             name=lowered.get("x-ratelimit-name"),
         )
+
+
+class RateBudget:
+    """What Datadog's X-RateLimit-* headers say is left of the current window, shared by every thread.
+
+    Sending into an exhausted window only earns 429s and, worse, makes Datadog's limit the coordinator
+    of concurrent invocations. With this the client stops itself until the window resets, and the
+    message waits in its queue instead (the caller treats it as a 429 that cost no request).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._remaining: int | None = None
+        self._resets_at = 0.0
+
+    def observe(self, rate_limit: RateLimit, now: float) -> None:
+        if rate_limit.remaining is None or rate_limit.reset_seconds is None:
+            return
+        with self._lock:
+            self._remaining = rate_limit.remaining
+            self._resets_at = now + rate_limit.reset_seconds
+
+    def wait_seconds(self, now: float, reserve: bool = False) -> float | None:
+        """None when a request may go now (and, with `reserve`, counts it); else the seconds to wait."""
+        with self._lock:
+            if self._remaining is None or now >= self._resets_at:
+                return None  # a new window, or nothing known yet
+            if self._remaining > 0:
+                if reserve:
+                    self._remaining -= 1
+                return None
+            return self._resets_at - now
 
 
 class DatadogError(Exception):
@@ -123,6 +163,11 @@ class DatadogClient:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         )
         self._observer = observer
+        self.rate_budget = RateBudget()
+
+    def throttled_for(self) -> float | None:
+        """Seconds until Datadog's rate-limit window resets, when the last answers said it is used up."""
+        return self.rate_budget.wait_seconds(time.monotonic())
 
     def clone_dataset(
         self, keys: DatadogKeys, project_id: str, dataset_id: str, name: str, description: str | None
@@ -172,6 +217,9 @@ class DatadogClient:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
+        wait = self.rate_budget.wait_seconds(time.monotonic(), reserve=True)
+        if wait is not None:
+            raise DatadogHTTPError(operation, 429, "rate limit used up (not sent)", RateLimit(reset_seconds=wait))
         payload = None
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -181,7 +229,8 @@ class DatadogClient:
         try:
             response = self._pool.request(method, url, body=payload, headers=headers, redirect=False)
             status = response.status
-        except (NewConnectionError, ConnectTimeoutError) as error:
+        except (NewConnectionError, ConnectTimeoutError, SSLError) as error:
+            # SSLError: the TLS handshake failed (an untrusted certificate, say), so nothing was sent.
             raise DatadogUnreachableError(
                 f"{operation}: could not connect to Datadog ({type(error).__name__})"
             ) from None
@@ -192,6 +241,7 @@ class DatadogClient:
         finally:
             if self._observer is not None:
                 self._observer(operation, status, (time.perf_counter() - started) * 1000)
+        self.rate_budget.observe(RateLimit.from_headers(response.headers), time.monotonic())
         parsed = _json_or_text(response.data)
         if 200 <= response.status < 300:
             return _Answer(response.status, parsed, response.headers)

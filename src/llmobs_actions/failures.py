@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,8 +138,9 @@ def retry_delay_seconds(
     if failure.error_class is ErrorClass.THROTTLED:
         reset = failure.retry_after_seconds
         wait = reset if reset is not None else base_seconds
-        # Jitter spreads a throttled batch over the next window instead of stampeding its first second.
-        return max(1, min(max_throttle_seconds, int(wait + random.uniform(0, 1 + wait * 0.1))))  # noqa: S311 (jitter, not crypto)
+        # Back just after the window resets (SQS counts whole seconds); the jitter keeps a throttled
+        # batch from arriving as one burst, while the client's rate budget stops any overshoot.
+        return max(1, min(max_throttle_seconds, math.ceil(wait + random.uniform(0, 0.5))))  # noqa: S311 (jitter, not crypto)
     if failure.error_class is ErrorClass.OUT_OF_TIME or base_seconds == 0:
         return None  # untouched: the queue's own visibility timeout brings it back
         return None

@@ -35,7 +35,10 @@ def processor() -> Processor:
         observer=observe_datadog_call,
     )
     runner = ActionRunner(
-        datadog, KeyStore(settings.secret_id, settings.secret_max_age_seconds), settings.delete_chunk_size
+        datadog,
+        KeyStore(settings.secret_id, settings.secret_max_age_seconds),
+        settings.delete_chunk_size,
+        settings.max_throttle_wait_seconds,
     )
     idempotency = None
     if settings.idempotency_table:

@@ -25,6 +25,7 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 for _library in ("botocore", "boto3"):
     logging.getLogger(_library).setLevel(logging.WARNING)
 
+
 def traced(handler: Handler) -> Handler:
     """Powertools Tracer (X-Ray, responses not captured), built at the first invocation rather than at import.
 

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from llmobs_actions.actions import ActionRunner, Attempt
 from llmobs_actions.contract import parse_action
+from llmobs_actions.datadog import DatadogHTTPError, RateLimit
 from llmobs_actions.failures import (
     Disposition,
     ErrorClass,
@@ -79,6 +80,12 @@ class Processor:
             key = action.idempotency_key or payload.event_id or message.message_id
             logger.thread_safe_append_keys(idempotency_key=key)
             attempt = self._attempt(message, payload, remaining_ms)
+            wait = None if action.dry_run else self._runner.throttled_for()
+            if wait is not None and wait > self._settings.max_throttle_wait_seconds:
+                # Checked before the idempotency record, so that a throttled try costs no write.
+                raise DatadogHTTPError(
+                    action.action, 429, "rate limit used up (not sent)", RateLimit(reset_seconds=wait)
+                )
             if self._idempotency is None or action.dry_run:
                 result = self._runner.run(action, attempt)
             else:
@@ -97,13 +104,13 @@ class Processor:
         if message.from_sqs:
             first = message.first_received_ms
             return Attempt(
-                has_time=lambda: remaining_ms() >= budget,
+                has_time=lambda wait: remaining_ms() - wait * 1000 >= budget,
                 may_have_run_before=message.receive_count > 1,
                 first_try_at=datetime.fromtimestamp(first / 1000, UTC) if first else None,
             )
         # Lambda's async retries carry no attempt number: assume an earlier try may exist.
         return Attempt(
-            has_time=lambda: remaining_ms() >= budget,
+            has_time=lambda wait: remaining_ms() - wait * 1000 >= budget,
             may_have_run_before=True,
             first_try_at=parse_timestamp(payload.event_time),
         )

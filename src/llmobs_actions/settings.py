@@ -36,6 +36,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "DELETE_CHUNK_SIZE": "delete_chunk_size",
     "MAX_WORKERS": "max_workers",
     "MAX_THROTTLE_DELAY_SECONDS": "max_throttle_delay_seconds",
+    "MAX_THROTTLE_WAIT_SECONDS": "max_throttle_wait_seconds",
     "RETRY_BASE_DELAY_SECONDS": "retry_base_delay_seconds",
     "MIN_REMAINING_TIME_MS": "min_remaining_time_ms",
 }
@@ -67,6 +68,8 @@ class Settings(BaseModel):
     delete_chunk_size: int = Field(default=100, ge=1, le=EXPERIMENT_IDS_CEILING)
     max_workers: int = Field(default=10, ge=1, le=100)  # a default batch of 10 waits on Datadog once
     max_throttle_delay_seconds: int = Field(default=900, ge=1, le=SQS_MAX_VISIBILITY_SECONDS)
+    # A rate-limit window that resets within this many seconds is waited for in the invocation.
+    max_throttle_wait_seconds: float = Field(default=10.0, ge=0, le=600)
     retry_base_delay_seconds: int = Field(default=10, ge=0, le=SQS_MAX_VISIBILITY_SECONDS)
     min_remaining_time_ms: int | None = Field(default=None, ge=0)
 

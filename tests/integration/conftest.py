@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import IO
+
 import pytest
 
-from llmobs_actions import handler
+from llmobs_actions import handler, observability
 from local.poller import Poller, in_process
-from tests.conftest import Aws
+from tests.conftest import API_KEY, APP_KEY, Aws
 
 
 @pytest.fixture
@@ -21,3 +27,40 @@ def poller(aws: Aws, function_env: None, monkeypatch: pytest.MonkeyPatch) -> Pol
         in_process(handler.lambda_handler, values.function_timeout_seconds),
         batch_size=values.batch_size,
     )
+
+
+# Every key a test of this suite puts into a secret: none may show up in what the function writes.
+KEYS = (API_KEY, APP_KEY, "rotated-api-key", "rotated-app-key", "next-api-key", "next-app-key")
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams: IO[str]) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+@pytest.fixture(autouse=True)
+def keys_never_leak(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Scans everything the function wrote during the test (its log lines, every log record, the DLQ's
+    bodies and attributes) for the Datadog keys."""
+    caplog.set_level(logging.DEBUG)  # the most talkative setting, botocore included
+    captured = io.StringIO()
+    log_handler = observability.logger.registered_handler
+    assert isinstance(log_handler, logging.StreamHandler)
+    previous = log_handler.setStream(_Tee(log_handler.stream, captured))
+    yield
+    log_handler.setStream(previous)
+    texts = {"function log": captured.getvalue(), "log records": caplog.text}
+    if "aws" in request.fixturenames:
+        texts["dead-letter queue"] = json.dumps(request.getfixturevalue("aws").dead_letters())
+    for where, text in texts.items():
+        leaked = [key for key in KEYS if key in text]
+        assert not leaked, f"a Datadog key appeared in the {where}"

@@ -101,9 +101,10 @@ def test_an_outage_that_never_ends_dead_letters_after_exactly_max_receive_count(
     assert json.loads(dead["body"])["name"] == "never"
 
 
-def test_a_throttled_message_waits_for_the_rate_limit_reset_then_succeeds(
-    aws: Aws, emulator: DatadogEmulator, poller: Poller
+def test_a_throttled_message_waits_in_its_queue_for_a_distant_reset_then_succeeds(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("MAX_THROTTLE_WAIT_SECONDS", "1")  # a reset 3 s away is not waited for in the invocation
     emulator.inject(Fault(status=429, times=1, headers={"X-RateLimit-Reset": "3"}))
     message_id = send(aws, delete_action())
     assert poller.run_until_empty(timeout_seconds=30)
@@ -111,6 +112,34 @@ def test_a_throttled_message_waits_for_the_rate_limit_reset_then_succeeds(
     assert delivery.responses == ["retry", "done"]
     assert delivery.received_at[1] - delivery.received_at[0] >= 3  # not the queue's own 1 s
     assert all(emulator.experiments[i].deleted_at for i in EXPERIMENT_IDS)
+
+
+def test_a_near_reset_is_waited_for_in_the_invocation_without_spending_a_receive(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    emulator.inject(Fault(status=429, times=1, headers={"X-RateLimit-Reset": "1"}))
+    message_id = send(aws, clone_action(name="waited"))
+    assert poller.run_until_empty(timeout_seconds=20)
+    assert poller.deliveries[message_id].responses == ["done"]
+    assert [r.status for r in emulator.calls("POST", "/clone")] == [429, 200]
+    assert len(emulator.datasets_named("waited")) == 1
+
+
+def test_an_exhausted_rate_limit_stops_the_client_before_datadog_says_429(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    # GIVEN Datadog allows 3 calls a period, and 8 clones are waiting
+    emulator.rate_limit = (3, 2)
+    sent = [send(aws, clone_action(name=f"budget {n}")) for n in range(8)]
+
+    # WHEN they are processed
+    assert poller.run_until_empty(timeout_seconds=40)
+
+    # THEN all are done, and the client held back instead of collecting 429s
+    assert all(poller.deliveries[m].deleted for m in sent)
+    statuses = [r.status for r in emulator.calls("POST", "/clone")]
+    assert statuses.count(200) == 8
+    assert statuses.count(429) <= 3, statuses  # at most the first burst of a window, before answers came back
 
 
 def test_rotated_keys_are_picked_up_without_a_redeploy(aws: Aws, emulator: DatadogEmulator, poller: Poller) -> None:

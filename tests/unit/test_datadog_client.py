@@ -17,6 +17,7 @@ from llmobs_actions.datadog import (
     DatadogKeys,
     DatadogNoAnswerError,
     DatadogUnreachableError,
+    RateBudget,
     RateLimit,
 )
 from local.datadog_emulator import DatadogEmulator, Fault
@@ -221,3 +222,25 @@ def test_finding_datasets_by_name(client: DatadogClient, emulator: DatadogEmulat
 def test_keys_do_not_show_in_repr() -> None:
     assert API_KEY not in repr(KEYS)
     assert APP_KEY not in repr(KEYS)
+
+
+def test_the_rate_budget_follows_the_headers_and_stops_calls_when_used_up() -> None:
+    budget = RateBudget()
+    assert budget.wait_seconds(now=100.0, reserve=True) is None  # nothing known: go
+    budget.observe(RateLimit(remaining=2, reset_seconds=5), now=100.0)
+    assert budget.wait_seconds(now=101.0, reserve=True) is None
+    assert budget.wait_seconds(now=101.0, reserve=True) is None
+    assert budget.wait_seconds(now=101.0, reserve=True) == 4.0  # used up until the reset at 105
+    assert budget.wait_seconds(now=105.0, reserve=True) is None  # a new window
+
+
+def test_a_used_up_budget_raises_a_429_without_sending(emulator: DatadogEmulator) -> None:
+    emulator.rate_limit = (1, 60)
+    client = DatadogClient(emulator.url, connect_timeout=1, read_timeout=1)
+    client.delete_experiments(KEYS, ["a"])  # the answer says: 0 left in this window
+    with pytest.raises(DatadogHTTPError) as raised:
+        client.delete_experiments(KEYS, ["b"])
+    assert raised.value.status == 429
+    assert raised.value.rate_limit.reset_seconds is not None
+    assert len(emulator.requests) == 1
+    assert client.throttled_for() is not None

@@ -82,11 +82,11 @@ def test_datadog_failures_keep_status_and_detail() -> None:
 def test_a_throttled_message_waits_for_the_reset_bounded() -> None:
     throttled = Failure(ErrorClass.THROTTLED, "429", 429, retry_after_seconds=30)
     delays = {retry_delay_seconds(throttled, 1, base_seconds=10, max_throttle_seconds=900) for _ in range(50)}
-    assert all(d is not None and 30 <= d <= 34 for d in delays)
+    assert all(d is not None and 30 <= d <= 31 for d in delays)
     huge = Failure(ErrorClass.THROTTLED, "429", 429, retry_after_seconds=86_400)
     assert retry_delay_seconds(huge, 1, base_seconds=10, max_throttle_seconds=900) == 900
     no_header = Failure(ErrorClass.THROTTLED, "429", 429)
-    assert 10 <= (retry_delay_seconds(no_header, 1, base_seconds=10, max_throttle_seconds=900) or 0) <= 12
+    assert 10 <= (retry_delay_seconds(no_header, 1, base_seconds=10, max_throttle_seconds=900) or 0) <= 11
 
 
 def test_transient_failures_back_off_exponentially_with_the_receive_count() -> None:

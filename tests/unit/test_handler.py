@@ -85,9 +85,11 @@ def test_batch_records_wait_on_datadog_together(emulator: DatadogEmulator, conte
 
 
 def test_throttled_message_stays_invisible_until_the_rate_limit_resets(
-    aws: Aws, emulator: DatadogEmulator, context: FakeLambdaContext
+    aws: Aws, emulator: DatadogEmulator, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a real queue message (visibility timeout 1 s) and Datadog answering 429, reset in 5 s
+    # GIVEN a real queue message (visibility timeout 1 s), Datadog answering 429, reset in 5 s,
+    # and a function that waits for no reset in the invocation
+    monkeypatch.setenv("MAX_THROTTLE_WAIT_SECONDS", "0")
     emulator.inject(Fault(status=429, times=1, headers={"X-RateLimit-Reset": "5"}))
     record = aws.send_and_receive(json.dumps(delete_action()))
 
