@@ -131,21 +131,25 @@ print(json.dumps({"ready_ms": (ready - start) * 1000, "first_message_ms": (done 
 """
 
 
-def cold_start(which: str, runs: int) -> dict[str, float]:
-    source = str(ROOT / "src") if which == "ours" else str(BASELINE)
-    samples = []
+def cold_starts(runs: int) -> dict[str, dict[str, float]]:
+    """Ours and the baseline in turn (A, B, A, B, ...), so that the machine's drift touches both alike."""
+    samples: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
     for _ in range(runs):
-        started = time.time()
-        out = subprocess.run(  # noqa: S603 (this interpreter, our probe)
-            [sys.executable, "-c", PROBE, repr(started), source, which],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-            env=os.environ | {"PYTHONPATH": f"{source}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"},
-        ).stdout
-        samples.append(json.loads(out.strip().splitlines()[-1]))
-    return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+        for which, taken in samples.items():
+            source = str(ROOT / "src") if which == "ours" else str(BASELINE)
+            started = time.time()
+            out = subprocess.run(  # noqa: S603 (this interpreter, our probe)
+                [sys.executable, "-c", PROBE, repr(started), source, which],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+                env=os.environ | {"PYTHONPATH": f"{source}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"},
+            ).stdout
+            taken.append(json.loads(out.strip().splitlines()[-1]))
+    return {
+        which: {key: statistics.median(s[key] for s in taken) for key in taken[0]} for which, taken in samples.items()
+    }
 
 
 def top_imports(which: str) -> list[tuple[str, float]]:
@@ -376,8 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     with local_stack(visibility_timeout=2, moto_in_own_process=True) as (aws, emulator):
         os.environ["RETRY_BASE_DELAY_SECONDS"] = "1"
         os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"  # the figures, not the functions' logs
-        for which in ("ours", "baseline"):
-            results.setdefault(which, {})["cold_start"] = cold_start(which, runs)
+        for which, figures in cold_starts(max(runs, 9)).items():
+            results.setdefault(which, {})["cold_start"] = figures
             results[which]["top_imports"] = top_imports(which)
         handlers = {"ours": load_handler("ours"), "baseline": load_handler("baseline")}
         for which, handler in handlers.items():

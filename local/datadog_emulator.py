@@ -56,6 +56,7 @@ class Fault:
     drop: bool = False
     delay_seconds: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    rate_limit_headers: bool = True  # False: answer without any X-RateLimit-* header
 
 
 @dataclass
@@ -521,7 +522,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.connection.close()  # the client sees a reset / no answer
             return
         if fault is not None and fault.status is not None:
-            self._send(fault.status, _errors_for(fault.status), limit_headers | fault.headers)
+            headers = (limit_headers if fault.rate_limit_headers else {}) | fault.headers
+            self._send(fault.status, _errors_for(fault.status), headers)
             return
         if self.headers.get("DD-API-KEY") not in emulator.api_keys:
             self._send(401, {"errors": ["Unauthorized"]}, limit_headers)

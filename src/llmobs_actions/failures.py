@@ -143,7 +143,6 @@ def retry_delay_seconds(
         return max(1, min(max_throttle_seconds, math.ceil(wait + random.uniform(0, 0.5))))  # noqa: S311 (jitter, not crypto)
     if failure.error_class is ErrorClass.OUT_OF_TIME or base_seconds == 0:
         return None  # untouched: the queue's own visibility timeout brings it back
-        return None
     backoff = base_seconds * 2 ** min(max(receive_count - 1, 0), 12)
     return int(min(max_throttle_seconds, backoff) * random.uniform(0.8, 1.0))  # noqa: S311 (jitter, not crypto)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from llmobs_actions.actions import ActionRunner, Attempt
-from llmobs_actions.contract import parse_action
+from llmobs_actions.actions import ActionResult, ActionRunner, Attempt
+from llmobs_actions.contract import CloneDataset, DeleteExperiments, parse_action
 from llmobs_actions.datadog import DatadogHTTPError, RateLimit
 from llmobs_actions.failures import (
     Disposition,
@@ -79,19 +79,7 @@ class Processor:
             action = parse_action(payload.action, max_experiment_ids=self._settings.max_experiment_ids)
             key = action.idempotency_key or payload.event_id or message.message_id
             logger.thread_safe_append_keys(idempotency_key=key)
-            attempt = self._attempt(message, payload, remaining_ms)
-            wait = None if action.dry_run else self._runner.throttled_for()
-            if wait is not None and wait > self._settings.max_throttle_wait_seconds:
-                # Checked before the idempotency record, so that a throttled try costs no write.
-                raise DatadogHTTPError(
-                    action.action, 429, "rate limit used up (not sent)", RateLimit(reset_seconds=wait)
-                )
-            if self._idempotency is None or action.dry_run:
-                result = self._runner.run(action, attempt)
-            else:
-                result = self._idempotency.run(action, key, lambda: self._runner.run(action, attempt))
-                if result.details.get("duplicate"):
-                    logger.info("duplicate suppressed: already done under this key", extra={"stored": result.details})
+            result = self._act(action, key, self._attempt(message, payload, remaining_ms))
         except Exception as error:  # every failure, ours included, ends in the DLQ or back in the queue
             failure = classify(error)
             if failure.error_class is ErrorClass.INTERNAL:
@@ -99,21 +87,33 @@ class Processor:
             return self._settle(message, action_name, failure)
         return Outcome(message.message_id, Status.DONE, action.action, result.summary, details=result.details)
 
+    def _act(self, action: CloneDataset | DeleteExperiments, key: str, attempt: Attempt) -> ActionResult:
+        if action.dry_run or self._idempotency is None:
+            return self._runner.run(action, attempt)
+        wait = self._runner.throttled_for()
+        if wait is not None and wait > self._settings.max_throttle_wait_seconds:
+            # Checked before the idempotency record is written, so that a throttled try costs no write.
+            raise DatadogHTTPError(action.action, 429, "rate limit used up (not sent)", RateLimit(reset_seconds=wait))
+        result = self._idempotency.run(action, key, lambda: self._runner.run(action, attempt))
+        if result.details.get("duplicate"):
+            logger.info("duplicate suppressed: already done under this key", extra={"stored": result.details})
+        return result
+
     def _attempt(self, message: InboundMessage, payload: Payload, remaining_ms: RemainingMillis) -> Attempt:
         budget = self._settings.call_budget_ms
+
+        def has_time(wait_seconds: float) -> bool:
+            return remaining_ms() - wait_seconds * 1000 >= budget
+
         if message.from_sqs:
             first = message.first_received_ms
             return Attempt(
-                has_time=lambda wait: remaining_ms() - wait * 1000 >= budget,
+                has_time=has_time,
                 may_have_run_before=message.receive_count > 1,
                 first_try_at=datetime.fromtimestamp(first / 1000, UTC) if first else None,
             )
         # Lambda's async retries carry no attempt number: assume an earlier try may exist.
-        return Attempt(
-            has_time=lambda wait: remaining_ms() - wait * 1000 >= budget,
-            may_have_run_before=True,
-            first_try_at=parse_timestamp(payload.event_time),
-        )
+        return Attempt(has_time=has_time, may_have_run_before=True, first_try_at=parse_timestamp(payload.event_time))
 
     def _settle(self, message: InboundMessage, action_name: str | None, failure: Failure) -> Outcome:
         log_fields = {
