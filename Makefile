@@ -28,8 +28,8 @@ $(SAM_INSTALLED):
 test: lint typecheck unit
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src local tests
-	$(BIN)/ruff format --check src local tests
+	$(BIN)/ruff check src local tests bench
+	$(BIN)/ruff format --check src local tests bench
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy --strict src
