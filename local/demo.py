@@ -19,9 +19,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from llmobs_actions.templates import render
 from local.event_files import EVENTS
 
 FUNCTION_VARIABLES = (
@@ -73,6 +75,9 @@ def run_scenarios(show_logs: bool) -> int:
     started = time.monotonic()
     with local_stack() as (aws, emulator), tempfile.TemporaryDirectory() as scratch:
         flaky = emulator.add_dataset(PROJECT_ID, "flaky-source", records=3)
+        for age in (40, 55, 70, 85, 100, 115):  # last quarter's experiments, for the retention scene
+            created = (datetime.now(UTC) - timedelta(days=age)).isoformat(timespec="seconds").replace("+00:00", "Z")
+            emulator.add_experiment(PROJECT_ID, DATASET_ID, f"weekly-eval-{age}d", created_at=created)
         emulator.inject(Fault(status=500, times=1, path_contains=f"/{flaky.id}/clone"))
         emulator.inject(
             Fault(status=429, times=1, path_contains="/experiments/delete", headers={"X-RateLimit-Reset": "2"})
@@ -95,8 +100,20 @@ def run_scenarios(show_logs: bool) -> int:
         clone = {"action": "clone_dataset", "project_id": PROJECT_ID, "dataset_id": DATASET_ID}
         scenarios: list[tuple[Scenario, Callable[[], str]]] = [
             (
-                Scenario("nightly snapshot", "SQS", "done", "golden 2026-11-22"),
-                lambda: send(clone | {"name": "golden 2026-11-22", "description": "nightly snapshot"}),
+                Scenario("nightly snapshot (name template)", "SQS (Scheduler input)", "done", "golden-{event_time"),
+                lambda: send(clone | {"name": "golden-{event_time:%Y-%m-%d}", "description": "nightly snapshot"}),
+            ),
+            (
+                Scenario("retention: prune older than 30 days", "SQS", "done", "prune_experiments"),
+                lambda: send(
+                    {
+                        "action": "prune_experiments",
+                        "project_id": PROJECT_ID,
+                        "older_than_days": 30,
+                        "keep_newest": 1,
+                        "max_deletions": 50,
+                    }
+                ),
             ),
             (
                 Scenario("snapshot requested by an event", "EventBridge rule -> SQS", "done", "golden (release 4.2)"),
@@ -182,11 +199,15 @@ def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scena
         return "pending", " / ".join(delivery.responses)
     action = json.loads(delivery.body)
     action = action.get("detail", action)
+    if action["action"] == "prune_experiments":
+        pruned = [e for e in emulator.experiments.values() if e.name.startswith("weekly-eval-") and e.deleted_at]
+        return "done", f"pruned {len(pruned)} of 6 old experiments (kept the newest)"
     if action["action"] == "clone_dataset":
-        [made] = emulator.datasets_named(action["name"]) or [None]
+        name = render(action["name"], datetime.now(UTC), lambda: "golden")
+        [made] = emulator.datasets_named(name) or [None]
         if made is None:
             return "done?", "no dataset was created"
-        return "done", f"cloned -> {made.id} ({len(made.records)} records)"
+        return "done", f"cloned -> {made.name!r} {made.id[:8]}… ({len(made.records)} records)"
     deleted = [i for i in action["experiment_ids"] if emulator.experiments[i].deleted_at]
     return "done", f"deleted {len(deleted)} experiment(s)"
 

@@ -7,8 +7,11 @@ import io
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from llmobs_actions.templates import render
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -106,8 +109,11 @@ def describe_action(body: str) -> dict[str, Any]:
 
 
 def what_was_done(action: dict[str, Any], new_datasets: list[Any], emulator: Any) -> str:
+    if action.get("action") == "prune_experiments":
+        return "pruned (dry run: nothing deleted)" if action.get("dry_run") else "pruned"
     if action.get("action") == "clone_dataset":
-        made = [d for d in new_datasets if d.name == action.get("name")]
+        wanted = render(str(action.get("name")), datetime.now(UTC), lambda: "golden")
+        made = [d for d in new_datasets if d.name == wanted]
         if made:
             return (
                 f"cloned {action['dataset_id'][:8]}… as {made[0].id} {made[0].name!r} ({len(made[0].records)} records)"

@@ -6,15 +6,23 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol, TypeVar
 
-from llmobs_actions.contract import CloneDataset, DeleteExperiments
-from llmobs_actions.datadog import ClonedDataset, DatadogHTTPError, DatadogKeys, DatasetSummary
-from llmobs_actions.failures import AUTH_STATUSES, AuthRejectedError, OutOfTimeError
+from llmobs_actions.contract import AnyAction, CloneDataset, DeleteExperiments, PruneExperiments
+from llmobs_actions.datadog import (
+    ClonedDataset,
+    DatadogHTTPError,
+    DatadogKeys,
+    DatasetSummary,
+    ExperimentSummary,
+    RateLimit,
+)
+from llmobs_actions.failures import AUTH_STATUSES, AuthRejectedError, OutOfTimeError, PruneRefusedError
 from llmobs_actions.messages import parse_timestamp
 from llmobs_actions.observability import logger
+from llmobs_actions.templates import render
 
 T = TypeVar("T")
 # How Datadog may answer a delete of an experiment that is already (soft-)deleted: its spec documents
@@ -31,6 +39,10 @@ class DatadogApi(Protocol):
     ) -> ClonedDataset: ...
     def delete_experiments(self, keys: DatadogKeys, experiment_ids: list[str]) -> None: ...
     def find_datasets_by_name(self, keys: DatadogKeys, project_id: str, name: str) -> list[DatasetSummary]: ...
+    def dataset_name(self, keys: DatadogKeys, project_id: str, dataset_id: str) -> str | None: ...
+    def list_experiments(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str | None, cursor: str | None, limit: int = 100
+    ) -> tuple[list[ExperimentSummary], str | None]: ...
     def throttled_for(self) -> float | None: ...
 
 
@@ -46,6 +58,7 @@ class Attempt:
     has_time: Callable[[float], bool]  # time left to start a call after waiting this many seconds?
     may_have_run_before: bool = False
     first_try_at: datetime | None = None
+    event_time: datetime | None = None  # what name templates call {event_time}; None: now
 
 
 @dataclass(frozen=True)
@@ -67,12 +80,15 @@ class ActionRunner:
         """Seconds to wait before Datadog will take another call, if its rate limit is used up."""
         return self._datadog.throttled_for()
 
-    def run(self, action: CloneDataset | DeleteExperiments, attempt: Attempt) -> ActionResult:
+    def run(self, action: AnyAction, attempt: Attempt) -> ActionResult:
         if isinstance(action, CloneDataset):
             return self._clone(action, attempt)
+        if isinstance(action, PruneExperiments):
+            return self._prune(action, attempt)
         return self._delete(action, attempt)
 
     def _clone(self, action: CloneDataset, attempt: Attempt) -> ActionResult:
+        action = self._with_names_rendered(action, attempt)
         if action.dry_run:
             logger.info(
                 "dry run: would clone dataset",
@@ -102,6 +118,24 @@ class ActionRunner:
             {"new_dataset_id": cloned.id, "current_version": cloned.current_version},
         )
 
+    def _with_names_rendered(self, action: CloneDataset, attempt: Attempt) -> CloneDataset:
+        """The action with its name templates filled: the same for every retry of one message."""
+        moment = attempt.event_time or datetime.now(UTC)
+
+        def source_name() -> str:
+            found = self._call(
+                attempt, lambda keys: self._datadog.dataset_name(keys, action.project_id, action.dataset_id)
+            )
+            if found is None:
+                raise DatadogHTTPError("get_dataset", 404, "source dataset not found", RateLimit())
+            return found
+
+        name = render(action.name, moment, source_name)
+        description = render(action.description, moment, source_name) if action.description else action.description
+        if (name, description) == (action.name, action.description):
+            return action
+        return action.model_copy(update={"name": name, "description": description})
+
     def _earlier_clone(self, action: CloneDataset, attempt: Attempt) -> DatasetSummary | None:
         """A dataset with the target name created since the first try is the one that try made."""
         if attempt.first_try_at is None:
@@ -112,6 +146,51 @@ class ActionRunner:
         )
         ours = [(created, c) for c in candidates if (created := parse_timestamp(c.created_at)) and created >= since]
         return min(ours, key=lambda pair: pair[0])[1] if ours else None
+
+    def _prune(self, action: PruneExperiments, attempt: Attempt) -> ActionResult:
+        """Select with the list endpoint (every page), refuse past the cap, then delete like delete_experiments."""
+        now = attempt.event_time or datetime.now(UTC)
+        cutoff = now - timedelta(days=action.older_than_days) if action.older_than_days is not None else None
+        matching: list[ExperimentSummary] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = self._call(attempt, partial(self._list_page, action, cursor))
+            for experiment in page:
+                created = parse_timestamp(experiment.created_at)
+                if action.name_prefix is not None and not experiment.name.startswith(action.name_prefix):
+                    continue
+                if cutoff is not None and (created is None or created >= cutoff):
+                    continue  # an experiment whose age is unknown is never old enough
+                matching.append(experiment)
+            if cursor is None:
+                break
+        matching.sort(key=lambda e: e.created_at or "", reverse=True)
+        doomed = [e.id for e in matching[action.keep_newest :]]
+        summary = {
+            "matching": len(matching),
+            "kept_newest": min(action.keep_newest, len(matching)),
+            "to_delete": len(doomed),
+            "dry_run": action.dry_run,
+        }
+        if len(doomed) > action.max_deletions:
+            raise PruneRefusedError(
+                f"the selector matches {len(doomed)} experiments to delete, more than max_deletions "
+                f"({action.max_deletions}); nothing was deleted"
+            )
+        if action.dry_run or not doomed:
+            logger.info("prune summary", extra=summary | {"experiment_ids": doomed, "deleted": 0})
+            return ActionResult(
+                f"would delete {len(doomed)} experiment(s)" if action.dry_run else "nothing to prune",
+                summary | {"experiment_ids": doomed},
+            )
+        deleted = self._delete(DeleteExperiments(action="delete_experiments", experiment_ids=doomed), attempt)
+        logger.info("prune summary", extra=summary | {"deleted": deleted.details.get("deleted")})
+        return ActionResult(f"pruned {len(doomed)} experiment(s)", summary | deleted.details)
+
+    def _list_page(
+        self, action: PruneExperiments, cursor: str | None, keys: DatadogKeys
+    ) -> tuple[list[ExperimentSummary], str | None]:
+        return self._datadog.list_experiments(keys, action.project_id, action.dataset_id, cursor)
 
     def _delete(self, action: DeleteExperiments, attempt: Attempt) -> ActionResult:
         ids = action.experiment_ids

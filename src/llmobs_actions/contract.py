@@ -15,9 +15,11 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from llmobs_actions.settings import EXPERIMENT_IDS_CEILING
+from llmobs_actions.templates import TemplateError, placeholders
 
 CONTRACT_VERSION = 1
 
@@ -60,8 +62,27 @@ class CloneDataset(_ActionBase):
     action: Literal["clone_dataset"]
     project_id: SafeId
     dataset_id: SafeId = Field(description="The source dataset.")
-    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN, description="Name of the new dataset.")
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=NAME_PATTERN,
+        description=(
+            "Name of the new dataset; may use {date}, {datetime}, {event_time:%Y-%m-%d} (any strftime format) "
+            "and {source_name}. Times are the event's (EventBridge/Scheduler time, else when SQS received the "
+            "message), in UTC. Literal braces are written {{ and }}."
+        ),
+    )
     description: str | None = Field(default=None, max_length=2000, pattern=PRINTABLE_PATTERN)
+
+    @field_validator("name", "description")
+    @classmethod
+    def _known_placeholders(cls, text: str | None) -> str | None:
+        if text is not None:
+            try:
+                placeholders(text)
+            except TemplateError as error:
+                raise ValueError(str(error)) from None
+        return text
 
     @property
     def target(self) -> str:
@@ -99,17 +120,47 @@ class DeleteExperiments(_ActionBase):
         return ",".join(self.experiment_ids)
 
 
-Action = Annotated[CloneDataset | DeleteExperiments, Field(discriminator="action")]
-_ACTION_ADAPTER: TypeAdapter[CloneDataset | DeleteExperiments] = TypeAdapter(Action)
+class PruneExperiments(_ActionBase):
+    """Delete the experiments of a project (or of one of its datasets) that match a selector."""
+
+    model_config = ConfigDict(title="prune_experiments")
+
+    action: Literal["prune_experiments"]
+    project_id: SafeId
+    dataset_id: SafeId | None = Field(default=None, description="Only experiments run on this dataset.")
+    older_than_days: int | None = Field(default=None, ge=0, le=3650, description="Created more than N days ago.")
+    name_prefix: str | None = Field(default=None, min_length=1, max_length=200, pattern=PRINTABLE_PATTERN)
+    keep_newest: int = Field(
+        default=0, ge=0, le=EXPERIMENT_IDS_CEILING, description="Of the experiments that match, keep the newest K."
+    )
+    max_deletions: int = Field(
+        default=100,
+        ge=1,
+        le=EXPERIMENT_IDS_CEILING,
+        description="Refuse (to the DLQ) rather than delete more than this.",
+    )
+
+    @model_validator(mode="after")
+    def _has_a_selector(self) -> PruneExperiments:
+        if self.older_than_days is None and self.name_prefix is None and self.keep_newest == 0:
+            raise ValueError("give at least one of older_than_days, name_prefix, keep_newest")
+        return self
+
+    @property
+    def target(self) -> str:
+        return f"{self.project_id}/{self.dataset_id or '*'}"
+
+
+AnyAction = CloneDataset | DeleteExperiments | PruneExperiments
+Action = Annotated[AnyAction, Field(discriminator="action")]
+_ACTION_ADAPTER: TypeAdapter[AnyAction] = TypeAdapter(Action)
 
 
 class InvalidAction(Exception):
     """The payload does not satisfy the contract; retrying cannot help."""
 
 
-def parse_action(
-    payload: object, *, max_experiment_ids: int = EXPERIMENT_IDS_CEILING
-) -> CloneDataset | DeleteExperiments:
+def parse_action(payload: object, *, max_experiment_ids: int = EXPERIMENT_IDS_CEILING) -> AnyAction:
     try:
         return _ACTION_ADAPTER.validate_python(payload, context={"max_experiment_ids": max_experiment_ids})
     except ValidationError as error:

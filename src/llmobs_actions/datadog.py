@@ -138,6 +138,13 @@ class DatasetSummary:
 
 
 @dataclass(frozen=True)
+class ExperimentSummary:
+    id: str
+    name: str
+    created_at: str | None
+
+
+@dataclass(frozen=True)
 class _Answer:
     status: int
     body: Any
@@ -197,6 +204,45 @@ class DatadogClient:
                 created = attributes.get("created_at")
                 found.append(DatasetSummary(item["id"], name, created if isinstance(created, str) else None))
         return found
+
+    def list_experiments(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str | None, cursor: str | None, limit: int = 100
+    ) -> tuple[list[ExperimentSummary], str | None]:
+        """One page of a project's live experiments, newest first, and the cursor of the next page."""
+        query = {"filter[project_id]": project_id, "page[limit]": str(limit)}
+        if dataset_id:
+            query["filter[dataset_id]"] = dataset_id
+        if cursor:
+            query["page[cursor]"] = cursor
+        answer = self._call("list_experiments", "GET", "/experiments", keys, query=query)
+        found = []
+        for item in _items(answer.body):
+            attributes = item["attributes"] if isinstance(item.get("attributes"), dict) else {}
+            if isinstance(item.get("id"), str):
+                created = attributes.get("created_at")
+                name = attributes.get("name")
+                found.append(
+                    ExperimentSummary(
+                        item["id"], name if isinstance(name, str) else "", created if isinstance(created, str) else None
+                    )
+                )
+        meta = answer.body.get("meta") if isinstance(answer.body, dict) else None
+        after = meta.get("after") if isinstance(meta, dict) else None
+        return found, after if isinstance(after, str) and after else None
+
+    def dataset_name(self, keys: DatadogKeys, project_id: str, dataset_id: str) -> str | None:
+        answer = self._call(
+            "get_dataset", "GET", f"/{_segment(project_id)}/datasets", keys, query={"filter[id]": dataset_id}
+        )
+        for item in _items(answer.body):
+            attributes = item.get("attributes")
+            if (
+                item.get("id") == dataset_id
+                and isinstance(attributes, dict)
+                and isinstance(attributes.get("name"), str)
+            ):
+                return str(attributes["name"])
+        return None
 
     def _call(
         self,

@@ -68,6 +68,10 @@ class IdempotencyStoreError(Exception):
     """The idempotency records cannot be read or written: the action was not performed."""
 
 
+class PruneRefusedError(Exception):
+    """A prune selector matches more experiments than the message allows to delete."""
+
+
 class AuthRejectedError(Exception):
     """Datadog refused the keys, also after refetching them."""
 
@@ -96,6 +100,8 @@ def classify(error: BaseException) -> Failure:
     match error:
         case InvalidAction():
             return Failure(ErrorClass.INVALID, message)
+        case PruneRefusedError():
+            return Failure(ErrorClass.REJECTED, message)
         case IdempotencyConflictError():
             return Failure(ErrorClass.REJECTED, message)
         case IdempotencyBusyError():

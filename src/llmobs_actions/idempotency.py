@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmobs_actions.actions import ActionResult
-from llmobs_actions.contract import CloneDataset, DeleteExperiments
+from llmobs_actions.contract import AnyAction
 from llmobs_actions.failures import IdempotencyBusyError, IdempotencyConflictError, IdempotencyStoreError
 
 if TYPE_CHECKING:
@@ -52,9 +52,7 @@ class Idempotency:
         """Every invocation: an interrupted attempt's record then expires with that invocation's deadline."""
         self._config.register_lambda_context(context)
 
-    def run(
-        self, action: CloneDataset | DeleteExperiments, key: str, perform: Callable[[], ActionResult]
-    ) -> ActionResult:
+    def run(self, action: AnyAction, key: str, perform: Callable[[], ActionResult]) -> ActionResult:
         """Perform the action unless one with the same key already completed; then return its stored result."""
         request = {"key": f"{action.action}:{key}", "fingerprint": fingerprint(action)}
         errors = self._errors
@@ -72,7 +70,7 @@ class Idempotency:
         return ActionResult(str(stored.get("summary", "")), details)
 
 
-def fingerprint(action: CloneDataset | DeleteExperiments) -> str:
+def fingerprint(action: AnyAction) -> str:
     """What the action does, without how it was asked (key, dry run): two requests under one key must match."""
     document = action.model_dump(mode="json", exclude={"idempotency_key", "dry_run"})
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()

@@ -19,6 +19,7 @@ class InboundMessage:
     source_arn: str | None = None
     receipt_handle: str | None = None
     first_received_ms: int | None = None
+    sent_ms: int | None = None
 
     @property
     def from_sqs(self) -> bool:
@@ -53,6 +54,7 @@ def from_sqs_record(record: Mapping[str, Any]) -> InboundMessage:
         source_arn=source_arn if isinstance(source_arn, str) else None,
         receipt_handle=str(record.get("receiptHandle", "")),
         first_received_ms=_int(attributes.get("ApproximateFirstReceiveTimestamp")),
+        sent_ms=_int(attributes.get("SentTimestamp")),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from llmobs_actions.actions import ActionResult, ActionRunner, Attempt
-from llmobs_actions.contract import CloneDataset, DeleteExperiments, parse_action
+from llmobs_actions.contract import AnyAction, parse_action
 from llmobs_actions.datadog import DatadogHTTPError, RateLimit
 from llmobs_actions.failures import (
     Disposition,
@@ -87,7 +87,7 @@ class Processor:
             return self._settle(message, action_name, failure)
         return Outcome(message.message_id, Status.DONE, action.action, result.summary, details=result.details)
 
-    def _act(self, action: CloneDataset | DeleteExperiments, key: str, attempt: Attempt) -> ActionResult:
+    def _act(self, action: AnyAction, key: str, attempt: Attempt) -> ActionResult:
         if action.dry_run or self._idempotency is None:
             return self._runner.run(action, attempt)
         wait = self._runner.throttled_for()
@@ -105,15 +105,18 @@ class Processor:
         def has_time(wait_seconds: float) -> bool:
             return remaining_ms() - wait_seconds * 1000 >= budget
 
+        event_time = parse_timestamp(payload.event_time)
         if message.from_sqs:
-            first = message.first_received_ms
+            first, sent = message.first_received_ms, message.sent_ms
             return Attempt(
                 has_time=has_time,
                 may_have_run_before=message.receive_count > 1,
                 first_try_at=datetime.fromtimestamp(first / 1000, UTC) if first else None,
+                # A scheduler or producer sending straight to the queue: the time SQS got the message.
+                event_time=event_time or (datetime.fromtimestamp(sent / 1000, UTC) if sent else None),
             )
         # Lambda's async retries carry no attempt number: assume an earlier try may exist.
-        return Attempt(has_time=has_time, may_have_run_before=True, first_try_at=parse_timestamp(payload.event_time))
+        return Attempt(has_time=has_time, may_have_run_before=True, first_try_at=event_time, event_time=event_time)
 
     def _settle(self, message: InboundMessage, action_name: str | None, failure: Failure) -> Outcome:
         log_fields = {

@@ -40,8 +40,6 @@ def placeholders(text: str) -> set[str]:
 def render(text: str, event_time: datetime, source_name: Callable[[], str]) -> str:
     """Fill the placeholders; `source_name` is called (a Datadog read) only when the text uses it."""
     used = placeholders(text)
-    if not used:
-        return text
     moment = event_time.astimezone(UTC)
     values: dict[str, object] = {
         "date": moment.strftime("%Y-%m-%d"),

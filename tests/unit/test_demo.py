@@ -10,7 +10,7 @@ from local import demo
 def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.main([]) == 0
     report = capsys.readouterr().out
-    assert report.count("\nok  ") == 6
+    assert report.count("\nok  ") == 7
     assert "BAD" not in report
     assert "EventBridge rule -> SQS" in report
     assert "dead-letter queue (2):" in report

@@ -21,6 +21,8 @@ EXPECTED: dict[str, tuple[list[str], int, int]] = {
     "sqs-dataset-not-found.json": (["rejected"], 1, 0),
     "eventbridge-clone-dataset.json": (["done"], 1, 0),
     "schedule-input-clone.json": (["done"], 1, 0),
+    "schedule-nightly-snapshot.json": (["done"], 1, 0),
+    "sqs-prune-experiments-dry-run.json": (["done"], 0, 0),
 }
 
 

@@ -1,0 +1,144 @@
+"""Scheduled snapshots with name templates, and retention with prune_experiments, on the local stack."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from local.datadog_emulator import DatadogEmulator
+from local.poller import Poller
+from tests.conftest import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, Aws, clone_action
+
+NOW = datetime.now(UTC)
+
+
+def send(aws: Aws, body: object) -> str:
+    return str(aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps(body))["MessageId"])
+
+
+def test_a_nightly_snapshot_is_named_after_the_day_it_was_sent(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    # what an EventBridge Scheduler target sends every night: a constant input
+    send(aws, clone_action(name="golden-{event_time:%Y-%m-%d}", description="{source_name}, nightly"))
+    assert poller.run_until_empty(timeout_seconds=20)
+    [snapshot] = emulator.datasets_named(f"golden-{NOW:%Y-%m-%d}")
+    assert snapshot.description == "golden, nightly"
+
+
+def test_an_eventbridge_event_names_the_snapshot_after_its_time(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    send(
+        aws,
+        {
+            "version": "0",
+            "id": "evt-night",
+            "detail-type": "LLMObs Action",
+            "source": "llmobs.actions",
+            "time": "2026-11-21T23:30:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": clone_action(name="{source_name}-{date}"),
+        },
+    )
+    assert poller.run_until_empty(timeout_seconds=20)
+    assert len(emulator.datasets_named("golden-2026-11-21")) == 1
+
+
+def test_an_unknown_placeholder_is_invalid_input(aws: Aws, poller: Poller) -> None:
+    send(aws, clone_action(name="golden-{tonight}"))
+    assert poller.run_until_empty(timeout_seconds=20)
+    [dead] = aws.dead_letters()
+    assert dead["attributes"]["error_class"] == "invalid"
+    assert "unknown placeholder {tonight}" in dead["attributes"]["error_message"]
+
+
+@pytest.fixture
+def history(emulator: DatadogEmulator) -> dict[str, int]:
+    """250 experiments across three pages: ages 0 to 249 days (and 12 hours), every other one 'nightly-'."""
+    ages = {}
+    for age in range(250):
+        created = (NOW - timedelta(days=age, hours=12)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        name = f"{'nightly' if age % 2 == 0 else 'adhoc'}-{age}"
+        ages[emulator.add_experiment(PROJECT_ID, DATASET_ID, name, created_at=created)] = age
+    return ages
+
+
+def prune(aws: Aws, poller: Poller, **selector: object) -> None:
+    send(aws, {"action": "prune_experiments", "project_id": PROJECT_ID, "max_deletions": 1000} | selector)
+    assert poller.run_until_empty(timeout_seconds=30)
+
+
+def deleted(emulator: DatadogEmulator, history: dict[str, int]) -> set[int]:
+    return {age for experiment_id, age in history.items() if emulator.experiments[experiment_id].deleted_at}
+
+
+def test_prune_by_age_reads_every_page(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, history: dict[str, int]
+) -> None:
+    prune(aws, poller, older_than_days=30)
+    assert deleted(emulator, history) == set(range(30, 250))
+    pages = emulator.calls("GET", "/experiments")
+    assert len(pages) == 3
+    assert all(not emulator.experiments[i].deleted_at for i in EXPERIMENT_IDS)  # made just now
+
+
+def test_prune_by_prefix_keeping_the_newest(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, history: dict[str, int]
+) -> None:
+    prune(aws, poller, name_prefix="nightly-", keep_newest=7)
+    assert deleted(emulator, history) == {age for age in range(250) if age % 2 == 0} - {0, 2, 4, 6, 8, 10, 12}
+
+
+def test_prune_selectors_combine(aws: Aws, emulator: DatadogEmulator, poller: Poller, history: dict[str, int]) -> None:
+    prune(aws, poller, name_prefix="adhoc-", older_than_days=200, keep_newest=10)
+    old_adhoc = sorted(age for age in range(201, 250) if age % 2 == 1)
+    assert deleted(emulator, history) == set(old_adhoc[10:])
+
+
+def test_prune_refuses_past_its_cap_and_deletes_nothing(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, history: dict[str, int]
+) -> None:
+    send(aws, {"action": "prune_experiments", "project_id": PROJECT_ID, "older_than_days": 1, "max_deletions": 50})
+    assert poller.run_until_empty(timeout_seconds=30)
+    [dead] = aws.dead_letters()
+    assert dead["attributes"]["error_class"] == "rejected"
+    assert "more than max_deletions (50)" in dead["attributes"]["error_message"]
+    assert deleted(emulator, history) == set()
+    assert emulator.calls("POST", "/experiments/delete") == []
+
+
+def test_a_dry_run_prune_lists_but_never_deletes(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, history: dict[str, int]
+) -> None:
+    prune(aws, poller, older_than_days=100, dry_run=True)
+    assert emulator.calls("POST", "/experiments/delete") == []
+    assert len(emulator.calls("GET", "/experiments")) == 3
+    assert deleted(emulator, history) == set()
+
+
+def test_prune_ignores_experiments_already_deleted(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, history: dict[str, int]
+) -> None:
+    emulator.refuse_deleting_gone_experiments = True  # a stricter Datadog would refuse naming them again
+    already = [i for i, age in history.items() if age >= 240]
+    for experiment_id in already:
+        emulator.experiments[experiment_id].deleted_at = "2026-01-01T00:00:00Z"
+    prune(aws, poller, older_than_days=230)
+    sent = {
+        i
+        for call in emulator.calls("POST", "/experiments/delete")
+        for i in call.body["data"]["attributes"]["experiment_ids"]
+    }
+    assert sent == {i for i, age in history.items() if 230 <= age < 240}
+    assert aws.dead_letters() == []
+
+
+def test_a_prune_without_a_selector_is_invalid(aws: Aws, poller: Poller) -> None:
+    send(aws, {"action": "prune_experiments", "project_id": PROJECT_ID})
+    assert poller.run_until_empty(timeout_seconds=20)
+    [dead] = aws.dead_letters()
+    assert "give at least one of older_than_days, name_prefix, keep_newest" in dead["attributes"]["error_message"]
