@@ -11,11 +11,12 @@ export PYTHONPATH := src:.
 
 .PHONY: test demo bench soak lint typecheck unit schema clean
 
-$(INSTALLED): requirements-dev.txt src/requirements.txt
+$(INSTALLED): requirements-dev.txt src/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "llmobs-actions needs Python 3.11+; set PYTHON=python3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .  # the llmobs-actions command
 	@touch $@
 
 $(SAM_INSTALLED):
