@@ -36,22 +36,6 @@ BASELINE = ROOT / "bench" / "baseline"
 RESULTS = ROOT / "bench" / "results.json"
 OURS_HANDLER = "llmobs_actions.handler.lambda_handler"
 BASELINE_HANDLER = "handler.lambda_handler"
-FUNCTION_VARIABLES = (
-    "DD_SITE",
-    "DD_API_URL",
-    "DD_SECRET_ID",
-    "DEAD_LETTER_QUEUE_URL",
-    "IDEMPOTENCY_TABLE",
-    "AWS_ENDPOINT_URL",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_TRACE_DISABLED",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-)
 
 
 def clone_event(count: int, tag: str) -> dict[str, Any]:
@@ -77,10 +61,6 @@ def clone_event(count: int, tag: str) -> dict[str, Any]:
             for n in range(count)
         ]
     }
-
-
-def function_environment() -> dict[str, str]:
-    return {name: os.environ[name] for name in FUNCTION_VARIABLES if name in os.environ}
 
 
 def load_handler(which: str) -> Callable[[dict[str, Any], Any], Any]:
@@ -240,7 +220,7 @@ def overhead_per_message(which: str, runs: int) -> float:
 
 def peak_rss_mb(which: str, aws: AwsResources, batches: int) -> float:
     handler, source = (OURS_HANDLER, ROOT / "src") if which == "ours" else (BASELINE_HANDLER, BASELINE)
-    with LambdaRuntime(function_environment(), 60, handler=handler, source=source) as runtime:
+    with LambdaRuntime({}, 60, handler=handler, source=source) as runtime:
         for batch in range(batches):
             result = runtime.invoke(clone_event(10, f"mem-{which}-{batch}"))
             assert result == {"batchItemFailures": []}, result
@@ -264,7 +244,7 @@ def throughput(
     producer.start()
     # Two execution environments, each with its poller: the template's default MaxConcurrency of 2.
     handler, source = (OURS_HANDLER, ROOT / "src") if which == "ours" else (BASELINE_HANDLER, BASELINE)
-    runtimes = [LambdaRuntime(function_environment(), 60, handler=handler, source=source) for _ in range(2)]
+    runtimes = [LambdaRuntime({}, 60, handler=handler, source=source) for _ in range(2)]
     pollers = [Poller(boto3.client("sqs"), aws.queue_url, aws.queue_arn, r.invoke, batch_size=10) for r in runtimes]
     started = time.monotonic()
     budget = messages / limit * 3 + 30

@@ -457,6 +457,10 @@ class DatadogEmulator:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections when a batch of 10 connects at once, and
+    # the client's SYN retry (1 s) then looks like an unreachable Datadog.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out and hung up (the point of some faults) is not a server error.
         pass

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -25,21 +24,6 @@ from typing import Any
 
 from llmobs_actions.templates import render
 from local.event_files import EVENTS
-
-FUNCTION_VARIABLES = (
-    "DD_SITE",
-    "DD_API_URL",
-    "DD_SECRET_ID",
-    "DEAD_LETTER_QUEUE_URL",
-    "IDEMPOTENCY_TABLE",
-    "AWS_ENDPOINT_URL",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_LOG_LEVEL",
-    "POWERTOOLS_TRACE_DISABLED",
-    "DD_READ_TIMEOUT_SECONDS",
-    "DD_CONNECT_TIMEOUT_SECONDS",
-)
 
 
 @dataclass
@@ -141,8 +125,8 @@ def run_scenarios(show_logs: bool) -> int:
         for scenario, publish_it in scenarios:
             scenario.message_id = publish_it()
 
-        environment = {name: os.environ[name] for name in FUNCTION_VARIABLES if name in os.environ}
-        environment["RETRY_BASE_DELAY_SECONDS"] = "1"  # visible back-off, short enough for a demo
+        # LambdaRuntime passes this process's environment (the local stack's) on to the function.
+        environment = {"RETRY_BASE_DELAY_SECONDS": "1"}  # visible back-off, short enough for a demo
         log_path = Path(scratch) / "function.log"
         with (
             log_path.open("w") as log,

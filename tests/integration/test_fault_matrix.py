@@ -21,6 +21,7 @@ from local.datadog_emulator import DatadogEmulator, Fault
 from local.poller import Poller, in_process
 from local.stack import LambdaContext
 from tests.conftest import SECRET_ID, Aws, clone_action, delete_action
+from tests.integration.conservation import account
 
 
 def send(aws: Aws, body: object) -> str:
@@ -39,19 +40,12 @@ def mixed_messages(aws: Aws) -> dict[str, str]:
 def assert_conservation(
     aws: Aws, emulator: DatadogEmulator, poller: Poller, sent: dict[str, str]
 ) -> dict[str, set[str]]:
-    deleted = {m for m, d in poller.deliveries.items() if d.deleted}
-    dead = aws.dead_letters()
-    by_function = {d["attributes"]["source_message_id"] for d in dead if "source_message_id" in d["attributes"]}
-    by_redrive = {d["id"] for d in dead if "source_message_id" not in d["attributes"]}
-    assert len(dead) == len(by_function) + len(by_redrive), "a message was dead-lettered twice"
-    assert by_function <= deleted, "dead-lettered by the function but left in its queue"
-    assert deleted.isdisjoint(by_redrive), "handled and redriven"
-    assert deleted | by_redrive == set(sent), "a message was lost"
+    where = account(aws, poller, set(sent))
     for message_id, kind in sent.items():
         if kind == "clone":
             name = json.loads(poller.deliveries[message_id].body)["name"]
             assert len(emulator.datasets_named(name)) <= 1, f"{name} cloned twice"
-    return {"done": deleted - by_function, "by_function": by_function, "by_redrive": by_redrive}
+    return {"done": where.done, "by_function": where.by_function, "by_redrive": where.by_redrive}
 
 
 def assert_all_done_but_the_invalid_one(outcome: dict[str, set[str]], sent: dict[str, str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import time
@@ -16,6 +15,7 @@ from local.datadog_emulator import DatadogEmulator, Fault
 from local.poller import Poller
 from local.runtime_api import LambdaRuntime
 from tests.conftest import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, SECRET_ID, Aws, clone_action, delete_action
+from tests.integration.conservation import account
 
 
 def send(aws: Aws, body: object) -> str:
@@ -202,43 +202,22 @@ def test_conservation_every_message_is_done_once_or_dead_lettered(
 
     assert poller.run_until_empty(timeout_seconds=90)
 
-    deleted = {m for m, d in poller.deliveries.items() if d.deleted}
-    dead = aws.dead_letters()
-    by_function = {d["attributes"]["source_message_id"] for d in dead if "source_message_id" in d["attributes"]}
-    by_redrive = {d["id"] for d in dead if "source_message_id" not in d["attributes"]}
-    assert len(dead) == len(by_function) + len(by_redrive), "a message was dead-lettered twice"
-    assert by_function <= deleted, "the function dead-lettered a message but left it in its queue"
-    assert deleted.isdisjoint(by_redrive), "a message was both handled and redriven"
-    assert deleted | by_redrive == set(expected), "a message was lost"
-    done = deleted - by_function
+    where = account(aws, poller, set(expected))
     permanent = {m for m, kind in expected.items() if kind in ("invalid", "missing")}
-    assert by_function == permanent, "only messages that can never succeed are dead-lettered by the function"
-    for message_id in done:
+    assert where.by_function == permanent, "only messages that can never succeed are dead-lettered by the function"
+    for message_id in where.done:
         assert expected[message_id] in ("clone", "delete")
         if expected[message_id] == "clone":
             name = json.loads(poller.deliveries[message_id].body)["name"]
             assert len(emulator.datasets_named(name)) == 1, f"{name} cloned more than once"
-    assert by_redrive == set(), "with up to 3 faults in a row, every retryable message succeeds within 5 receives"
+    assert where.by_redrive == set(), "with up to 3 faults in a row, every retryable message succeeds within 5 receives"
 
 
 def test_the_function_in_its_own_process_through_the_lambda_runtime_api(
     aws: Aws, emulator: DatadogEmulator, function_env: None, tmp_path: object
 ) -> None:
     """awslambdaric imports the handler string, builds the real context and calls it, as Lambda does."""
-    environment = {
-        name: os.environ[name]
-        for name in (
-            "DD_SITE",
-            "DD_API_URL",
-            "DD_SECRET_ID",
-            "DEAD_LETTER_QUEUE_URL",
-            "IDEMPOTENCY_TABLE",
-            "AWS_ENDPOINT_URL",
-            "POWERTOOLS_SERVICE_NAME",
-            "POWERTOOLS_METRICS_NAMESPACE",
-            "POWERTOOLS_TRACE_DISABLED",
-        )
-    }
+    environment: dict[str, str] = {}  # LambdaRuntime passes this process's environment, the function's included
     log_path = tmp_path / "function.log"  # type: ignore[operator]
     with log_path.open("w") as log, LambdaRuntime(environment, aws.values.function_timeout_seconds, log=log) as runtime:
         poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, runtime.invoke, aws.values.batch_size)

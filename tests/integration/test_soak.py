@@ -17,6 +17,7 @@ import pytest
 from local.datadog_emulator import DatadogEmulator, Fault
 from local.poller import Poller
 from tests.conftest import DATASET_ID, PROJECT_ID, Aws, clone_action, delete_action
+from tests.integration.conservation import account
 
 MESSAGES = int(os.environ.get("SOAK_MESSAGES", "200"))
 
@@ -65,14 +66,9 @@ def test_soak_conserves_every_message_in_bounded_memory(aws: Aws, emulator: Data
     tracemalloc.stop()
     half = sum(chunks[: len(chunks) // 2])
 
-    deleted = {m for m, d in poller.deliveries.items() if d.deleted}
-    dead = aws.dead_letters()
-    by_function = {d["attributes"]["source_message_id"] for d in dead if "source_message_id" in d["attributes"]}
-    by_redrive = {d["id"] for d in dead if "source_message_id" not in d["attributes"]}
-    assert deleted | by_redrive == set(expected), "a message was lost"
-    assert deleted.isdisjoint(by_redrive)
-    assert by_function == {m for m, kind in expected.items() if kind in ("invalid", "missing")}
-    assert by_redrive == set(), "no retryable message exhausted its receives"
+    where = account(aws, poller, set(expected))
+    assert where.by_function == {m for m, kind in expected.items() if kind in ("invalid", "missing")}
+    assert where.by_redrive == set(), "no retryable message exhausted its receives"
     for message_id, kind in expected.items():
         if kind == "clone":
             assert len(emulator.datasets_named(f"soak {list(expected).index(message_id)}")) == 1
