@@ -62,6 +62,7 @@ class LambdaRuntime:
         self._active: dict[str, _Invocation] = {}
         self._init_error: dict[str, Any] | None = None
         self.cold_starts = 0
+        self._ready = threading.Event()  # set when the runtime client asks for its first invocation
         self._environment = environment
         self._log = log
         self._server = _server(self)
@@ -69,6 +70,12 @@ class LambdaRuntime:
         self._process = self._start()
 
     def _start(self) -> subprocess.Popen[str]:
+        process = self._spawn()
+        # As in Lambda, the init phase (imports) is not part of an invocation's timeout.
+        self._ready.wait(timeout=60)
+        return process
+
+    def _spawn(self) -> subprocess.Popen[str]:
         host, port = self._server.server_address[:2]
         self.cold_starts += 1
         lambda_environment = {
@@ -98,6 +105,7 @@ class LambdaRuntime:
             self._process.kill()
             self._process.wait()
             self._active.pop(invocation.request_id, None)
+            self._ready.clear()
             self._process = self._start()
             raise InvocationError({"errorType": "Sandbox.Timedout", "errorMessage": "the function timed out"})
         if self._init_error is not None:
@@ -127,6 +135,7 @@ class LambdaRuntime:
 
     # -- the Runtime API --------------------------------------------------------------------------
     def next_invocation(self) -> _Invocation:
+        self._ready.set()
         invocation = self._pending.get()
         self._active[invocation.request_id] = invocation
         return invocation
