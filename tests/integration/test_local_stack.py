@@ -139,8 +139,10 @@ def test_an_exhausted_rate_limit_stops_the_client_before_datadog_says_429(
     assert all(poller.deliveries[m].deleted for m in sent)
     statuses = [r.status for r in emulator.calls("POST", "/clone")]
     assert statuses.count(200) == 8
-    # only the first burst, sent before any answer told the client the budget: 8 sent, 3 allowed
-    assert statuses.count(429) <= 5, statuses
+    # Only the first burst of a window, sent before any answer told the client its budget, can be
+    # refused: 8 sent into a window of 3 (5 refused), then the 5 that waited into the next (2 refused).
+    assert statuses.count(429) <= 7, statuses
+    assert len(statuses) <= 8 + 7
 
 
 def test_rotated_keys_are_picked_up_without_a_redeploy(aws: Aws, emulator: DatadogEmulator, poller: Poller) -> None:
