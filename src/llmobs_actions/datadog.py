@@ -307,17 +307,12 @@ def _cloned_dataset(body: Any) -> ClonedDataset:
     new_id = data.get("id") if isinstance(data, dict) else None
     name = attributes.get("name") if isinstance(attributes, dict) else None
     version = attributes.get("current_version") if isinstance(attributes, dict) else None
-    result = ClonedDataset(
-        id=new_id if isinstance(new_id, str) else None,
-        name=name if isinstance(name, str) else None,
-        current_version=version if isinstance(version, int) and not isinstance(version, bool) else None,
-    )
+    new_id = new_id if isinstance(new_id, str) else None
+    version = version if isinstance(version, int) and not isinstance(version, bool) else None
     missing = tuple(
-        label
-        for label, value in (("data.id", result.id), ("data.attributes.current_version", result.current_version))
-        if value is None
+        label for label, value in (("data.id", new_id), ("data.attributes.current_version", version)) if value is None
     )
-    return ClonedDataset(result.id, result.name, result.current_version, missing)
+    return ClonedDataset(new_id, name if isinstance(name, str) else None, version, missing)
 
 
 def _items(body: Any) -> list[dict[str, Any]]:
