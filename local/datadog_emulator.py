@@ -22,6 +22,10 @@ from urllib.parse import parse_qs, urlsplit
 
 PREFIX = "/api/v2/llm-obs/v1"
 JSON_API = "application/vnd.api+json"
+# Datadog's rate limits "differ per endpoint" and each answer names its own: one limit per family here.
+RATE_LIMIT_FAMILIES = ("projects", "datasets", "experiments")
+SHARED_RATE_LIMIT = "llm_obs_api"  # the one name every endpoint answers with when `shared_rate_limit` is on
+_UNLIMITED = (1_000_000, 60)
 
 
 def _now() -> str:
@@ -145,7 +149,9 @@ class DatadogEmulator:
         self.api_keys = {api_key}
         self.app_keys = {app_key}
         self.latency_seconds = 0.0
-        self.rate_limit: tuple[int, int] | None = None  # (requests, period seconds)
+        # family (or SHARED_RATE_LIMIT) -> (requests, period seconds); a family without one is unlimited
+        self.rate_limits: dict[str, tuple[int, int]] = {}
+        self.shared_rate_limit = False  # True: every endpoint counts against one limit, as Datadog may do
         # Datadog's spec documents only 204 for a delete; this switch plays a stricter API that refuses
         # a request naming an experiment that is unknown or already deleted.
         self.refuse_deleting_gone_experiments = False
@@ -156,7 +162,7 @@ class DatadogEmulator:
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests it was serving at one moment
         self._faults: list[Fault] = []
-        self._window: tuple[int, int] = (0, 0)  # (window start, requests in it)
+        self._windows: dict[str, tuple[int, int]] = {}  # limit name -> (window start, requests in it)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -240,6 +246,12 @@ class DatadogEmulator:
             self.experiments[experiment.id] = experiment
             return experiment.id
 
+    def limit_rate(self, requests: int, period: int, family: str | None = None) -> None:
+        """`requests` per calendar-aligned `period` for one endpoint family (None: each family and the shared one)."""
+        with self._lock:
+            for name in [family] if family else [*RATE_LIMIT_FAMILIES, SHARED_RATE_LIMIT]:
+                self.rate_limits[name] = (requests, period)
+
     def inject(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
@@ -269,21 +281,26 @@ class DatadogEmulator:
                     return fault
             return None
 
-    def _rate_limit_headers(self) -> tuple[bool, dict[str, str]]:
-        """Count this request in a calendar-aligned window; True when it is over the limit."""
-        limit, period = self.rate_limit or (1_000_000, 60)
+    def _rate_limit_headers(self, path: str) -> tuple[bool, dict[str, str]]:
+        """Count this request in its limit's calendar-aligned window; True when it is over the limit.
+
+        The headers are lower-case, as Datadog's answers have them (the client must not care).
+        """
+        family = SHARED_RATE_LIMIT if self.shared_rate_limit else _family(path)
+        name = family if family == SHARED_RATE_LIMIT else f"llm_obs_{family}"
         with self._lock:
+            limit, period = self.rate_limits.get(family, _UNLIMITED)
             now = time.time()
             start = int(now // period * period)
-            window_start, used = self._window
+            window_start, used = self._windows.get(name, (0, 0))
             used = used + 1 if window_start == start else 1
-            self._window = (start, used)
+            self._windows[name] = (start, used)
         headers = {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Period": str(period),
-            "X-RateLimit-Remaining": str(max(0, limit - used)),
-            "X-RateLimit-Reset": str(max(1, int(start + period - now + 0.999))),
-            "X-RateLimit-Name": "llm_obs_api",
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-period": str(period),
+            "x-ratelimit-remaining": str(max(0, limit - used)),
+            "x-ratelimit-reset": str(max(1, int(start + period - now + 0.999))),
+            "x-ratelimit-name": name,
         }
         return used > limit, headers
 
@@ -518,7 +535,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self.command, parts.path, query, dict(self.headers.items()), body, self.client_address[1]
             )
             emulator.requests.append(self._recorded)
-        over_limit, limit_headers = emulator._rate_limit_headers()
+        over_limit, limit_headers = emulator._rate_limit_headers(parts.path)
         fault = emulator._take_fault(self.command, parts.path)
         time.sleep(emulator.latency_seconds)
         if fault is not None and fault.drop:
@@ -526,7 +543,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.connection.close()  # the client sees a reset / no answer
             return
         if fault is not None and fault.status is not None:
-            headers = (limit_headers if fault.rate_limit_headers else {}) | fault.headers
+            headers = (limit_headers if fault.rate_limit_headers else {}) | {
+                k.lower(): v for k, v in fault.headers.items()
+            }
             self._send(fault.status, _errors_for(fault.status), headers)
             return
         if self.headers.get("DD-API-KEY") not in emulator.api_keys:
@@ -583,6 +602,14 @@ def _errors_for(status: int) -> dict[str, Any]:
         return {"errors": ["Too many requests"]}
     titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
     return _errors(titles.get(status, "Internal Server Error" if status >= 500 else "Error"), f"injected {status}")
+
+
+def _family(path: str) -> str:
+    """Which rate limit an endpoint counts against: its resource, the way Datadog groups its endpoints."""
+    rest = path.removeprefix(PREFIX).strip("/").split("/")
+    if rest[0] in ("experiments", "projects"):
+        return rest[0]
+    return "datasets"  # /{project_id}/datasets/...: datasets, their records, clones
 
 
 def _first(query: dict[str, list[str]], name: str) -> str | None:

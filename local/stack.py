@@ -19,6 +19,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from local.datadog_emulator import DatadogEmulator
+from local.strict_aws import StrictAws
 from local.template import StackValues, stack_values
 
 REGION = "us-east-1"
@@ -67,6 +68,7 @@ class AwsResources:
     rule_name: str
     sqs: Any
     secrets: Any
+    front: StrictAws | None = None  # to break a service on purpose, or speed up SQS's clock
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Everything in the DLQ, attributes flattened to strings; the messages stay in the queue."""
@@ -123,23 +125,43 @@ class _MotoProcess:
         self._process.wait(timeout=10)
 
 
-def start_moto(own_process: bool = False) -> tuple[ThreadedMotoServer | _MotoProcess, str]:
+@dataclass
+class LocalAws:
+    """moto, and the front every client talks to: it refuses what AWS refuses (local/strict_aws.py)."""
+
+    moto: ThreadedMotoServer | _MotoProcess
+    front: StrictAws
+
+    @property
+    def endpoint(self) -> str:
+        return self.front.endpoint
+
+    def stop(self) -> None:
+        self.front.stop()
+        self.moto.stop()
+
+
+def start_aws(own_process: bool = False) -> LocalAws:
+    """moto in server mode (in a process of its own if asked) behind the strict front."""
     if own_process:
-        server: ThreadedMotoServer | _MotoProcess = _MotoProcess()
-        return server, f"http://127.0.0.1:{server.port}"  # type: ignore[union-attr]
+        process = _MotoProcess()
+        return LocalAws(process, StrictAws(f"http://127.0.0.1:{process.port}"))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     threaded = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     threaded.start()
     host, port = threaded.get_host_and_port()
-    return threaded, f"http://{host}:{port}"
+    return LocalAws(threaded, StrictAws(f"http://{host}:{port}"))
 
 
-def reset_moto(endpoint: str) -> None:
+def reset_aws(endpoint: str) -> None:
+    """Empty moto (through the front, which then forgets its faults and caches too)."""
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request).read()
 
 
-def create_resources(endpoint: str, visibility_timeout: int | None = None, **parameters: str) -> AwsResources:
+def create_resources(
+    endpoint: str, visibility_timeout: int | None = None, front: StrictAws | None = None, **parameters: str
+) -> AwsResources:
     """The queue, DLQ, EventBridge rule, idempotency table and secret, built from template.yaml's own values.
 
     `visibility_timeout` overrides the template's (6 x the function timeout): local runs that retry
@@ -189,7 +211,9 @@ def create_resources(endpoint: str, visibility_timeout: int | None = None, **par
 
     secrets = boto3.client("secretsmanager", region_name=REGION)
     secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY, "app_key": APP_KEY}))
-    return AwsResources(endpoint, values, queue_url, queue_arn, dlq_url, dlq_arn, table_name, rule_name, sqs, secrets)
+    return AwsResources(
+        endpoint, values, queue_url, queue_arn, dlq_url, dlq_arn, table_name, rule_name, sqs, secrets, front
+    )
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:
@@ -222,17 +246,18 @@ def local_stack(
     visibility_timeout: int | None = 2, moto_in_own_process: bool = False
 ) -> Iterator[tuple[AwsResources, DatadogEmulator]]:
     """Start everything, point this process's AWS clients and the function at it, and tear it down after."""
-    server, endpoint = start_moto(moto_in_own_process)
-    reset_moto(endpoint)  # moto's state lives in the process, not the server: start from nothing
+    local_aws = start_aws(moto_in_own_process)
+    endpoint = local_aws.endpoint
+    reset_aws(endpoint)  # moto's state lives in the process, not the server: start from nothing
     saved = dict(os.environ)
     os.environ.update(AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": endpoint})
     try:
         with DatadogEmulator(api_key=API_KEY, app_key=APP_KEY) as emulator:
             seed(emulator)
-            resources = create_resources(endpoint, visibility_timeout=visibility_timeout)
+            resources = create_resources(endpoint, visibility_timeout=visibility_timeout, front=local_aws.front)
             os.environ.update(function_environment(resources, emulator))
             yield resources, emulator
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        server.stop()
+        local_aws.stop()

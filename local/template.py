@@ -121,6 +121,7 @@ class StackValues:
     queue_attributes: dict[str, str]
     dead_letter_queue_attributes: dict[str, str]
     max_receive_count: int
+    maximum_message_size: int
     batch_size: int
     batching_window_seconds: int
     function_timeout_seconds: int
@@ -148,12 +149,15 @@ def stack_values(stack_name: str = "llmobs-actions-dev", **parameters: str) -> S
             "VisibilityTimeout": str(queue["VisibilityTimeout"]),
             "MessageRetentionPeriod": str(queue["MessageRetentionPeriod"]),
             "SqsManagedSseEnabled": str(queue["SqsManagedSseEnabled"]).lower(),
+            "MaximumMessageSize": str(queue["MaximumMessageSize"]),
         },
         dead_letter_queue_attributes={
             "MessageRetentionPeriod": str(dlq["MessageRetentionPeriod"]),
             "SqsManagedSseEnabled": str(dlq["SqsManagedSseEnabled"]).lower(),
+            "MaximumMessageSize": str(dlq["MaximumMessageSize"]),
         },
         max_receive_count=int(queue["RedrivePolicy"]["maxReceiveCount"]),
+        maximum_message_size=int(dlq["MaximumMessageSize"]),
         batch_size=int(source["BatchSize"]),
         batching_window_seconds=int(source["MaximumBatchingWindowInSeconds"]),
         function_timeout_seconds=int(function["Timeout"]),

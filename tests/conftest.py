@@ -24,11 +24,12 @@ from local.stack import (
     SECRET_ID,
     AwsResources,
     LambdaContext,
+    LocalAws,
     create_resources,
     function_environment,
-    reset_moto,
+    reset_aws,
     seed,
-    start_moto,
+    start_aws,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,18 +96,24 @@ def delete_action(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server, endpoint = start_moto()
-    yield endpoint
-    server.stop()
+def local_aws() -> Iterator[LocalAws]:
+    """moto behind the strict front: every test's AWS refuses what AWS refuses."""
+    started = start_aws()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(local_aws: LocalAws) -> str:
+    return local_aws.endpoint  # the front's: no test talks to moto past it
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    for name, value in (AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": moto_endpoint}).items():
+def aws(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    for name, value in (AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": local_aws.endpoint}).items():
         monkeypatch.setenv(name, value)
-    reset_moto(moto_endpoint)
-    return Aws(**vars(create_resources(moto_endpoint, visibility_timeout=1)))
+    reset_aws(local_aws.endpoint)
+    return Aws(**vars(create_resources(local_aws.endpoint, visibility_timeout=1, front=local_aws.front)))
 
 
 @pytest.fixture

@@ -25,6 +25,14 @@ from llmobs_actions.observability import logger
 from llmobs_actions.templates import render
 
 T = TypeVar("T")
+# One Datadog call, given the keys and how long it may wait for its answer.
+DatadogCall = Callable[[DatadogKeys, float | None], T]
+# The Datadog operation each action starts with: its rate limit decides whether the action can start.
+FIRST_OPERATION = {
+    "clone_dataset": "clone_dataset",
+    "delete_experiments": "delete_experiments",
+    "prune_experiments": "list_experiments",
+}
 # How Datadog may answer a delete of an experiment that is already (soft-)deleted: its spec documents
 # only 204, but a retry must not fail whichever way it answers.
 ALREADY_GONE_STATUSES = frozenset({400, 404})
@@ -34,16 +42,38 @@ CLOCK_SKEW = timedelta(minutes=2)
 
 
 class DatadogApi(Protocol):
+    """The Datadog calls actions make; `read_timeout` caps a call's wait for its answer (the Lambda deadline)."""
+
     def clone_dataset(
-        self, keys: DatadogKeys, project_id: str, dataset_id: str, name: str, description: str | None
+        self,
+        keys: DatadogKeys,
+        project_id: str,
+        dataset_id: str,
+        name: str,
+        description: str | None,
+        *,
+        read_timeout: float | None = None,
     ) -> ClonedDataset: ...
-    def delete_experiments(self, keys: DatadogKeys, experiment_ids: list[str]) -> None: ...
-    def find_datasets_by_name(self, keys: DatadogKeys, project_id: str, name: str) -> list[DatasetSummary]: ...
-    def dataset_name(self, keys: DatadogKeys, project_id: str, dataset_id: str) -> str | None: ...
+    def delete_experiments(
+        self, keys: DatadogKeys, experiment_ids: list[str], *, read_timeout: float | None = None
+    ) -> None: ...
+    def find_datasets_by_name(
+        self, keys: DatadogKeys, project_id: str, name: str, *, read_timeout: float | None = None
+    ) -> list[DatasetSummary]: ...
+    def dataset_name(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, *, read_timeout: float | None = None
+    ) -> str | None: ...
     def list_experiments(
-        self, keys: DatadogKeys, project_id: str, dataset_id: str | None, cursor: str | None, limit: int = 100
+        self,
+        keys: DatadogKeys,
+        project_id: str,
+        dataset_id: str | None,
+        cursor: str | None,
+        limit: int = 100,
+        *,
+        read_timeout: float | None = None,
     ) -> tuple[list[ExperimentSummary], str | None]: ...
-    def throttled_for(self) -> float | None: ...
+    def throttled_for(self, operation: str) -> float | None: ...
 
 
 class KeySource(Protocol):
@@ -56,6 +86,7 @@ class Attempt:
     """What this try knows about earlier tries of the same message."""
 
     has_time: Callable[[float], bool]  # time left to start a call after waiting this many seconds?
+    read_timeout: Callable[[], float | None] = lambda: None  # how long a call started now may wait for its answer
     may_have_run_before: bool = False
     first_try_at: datetime | None = None
     event_time: datetime | None = None  # what name templates call {event_time}; None: now
@@ -76,9 +107,9 @@ class ActionRunner:
         self._chunk = delete_chunk_size
         self._max_wait = max_throttle_wait_seconds
 
-    def throttled_for(self) -> float | None:
-        """Seconds to wait before Datadog will take another call, if its rate limit is used up."""
-        return self._datadog.throttled_for()
+    def throttled_for(self, action: AnyAction) -> float | None:
+        """Seconds before Datadog takes the action's first call, when that call's rate limit is used up."""
+        return self._datadog.throttled_for(FIRST_OPERATION[action.action])
 
     def run(self, action: AnyAction, attempt: Attempt) -> ActionResult:
         if isinstance(action, CloneDataset):
@@ -102,8 +133,8 @@ class ActionRunner:
                 return ActionResult(f"cloned earlier as {adopted.id}", {"new_dataset_id": adopted.id, "adopted": True})
         cloned = self._call(
             attempt,
-            lambda keys: self._datadog.clone_dataset(
-                keys, action.project_id, action.dataset_id, action.name, action.description
+            lambda keys, timeout: self._datadog.clone_dataset(
+                keys, action.project_id, action.dataset_id, action.name, action.description, read_timeout=timeout
             ),
         )
         if cloned.missing:
@@ -124,7 +155,10 @@ class ActionRunner:
 
         def source_name() -> str:
             found = self._call(
-                attempt, lambda keys: self._datadog.dataset_name(keys, action.project_id, action.dataset_id)
+                attempt,
+                lambda keys, timeout: self._datadog.dataset_name(
+                    keys, action.project_id, action.dataset_id, read_timeout=timeout
+                ),
             )
             if found is None:
                 raise DatadogHTTPError("get_dataset", 404, "source dataset not found", RateLimit())
@@ -142,7 +176,10 @@ class ActionRunner:
             return None
         since = attempt.first_try_at - CLOCK_SKEW
         candidates = self._call(
-            attempt, lambda keys: self._datadog.find_datasets_by_name(keys, action.project_id, action.name)
+            attempt,
+            lambda keys, timeout: self._datadog.find_datasets_by_name(
+                keys, action.project_id, action.name, read_timeout=timeout
+            ),
         )
         ours = [(created, c) for c in candidates if (created := parse_timestamp(c.created_at)) and created >= since]
         return min(ours, key=lambda pair: pair[0])[1] if ours else None
@@ -188,9 +225,9 @@ class ActionRunner:
         return ActionResult(f"pruned {len(doomed)} experiment(s)", summary | deleted.details)
 
     def _list_page(
-        self, action: PruneExperiments, cursor: str | None, keys: DatadogKeys
+        self, action: PruneExperiments, cursor: str | None, keys: DatadogKeys, timeout: float | None
     ) -> tuple[list[ExperimentSummary], str | None]:
-        return self._datadog.list_experiments(keys, action.project_id, action.dataset_id, cursor)
+        return self._datadog.list_experiments(keys, action.project_id, action.dataset_id, cursor, read_timeout=timeout)
 
     def _delete(self, action: DeleteExperiments, attempt: Attempt) -> ActionResult:
         ids = action.experiment_ids
@@ -226,10 +263,10 @@ class ActionRunner:
                 gone.append(experiment_id)
         return gone
 
-    def _delete_chunk(self, chunk: list[str], keys: DatadogKeys) -> None:
-        self._datadog.delete_experiments(keys, chunk)
+    def _delete_chunk(self, chunk: list[str], keys: DatadogKeys, timeout: float | None) -> None:
+        self._datadog.delete_experiments(keys, chunk, read_timeout=timeout)
 
-    def _call(self, attempt: Attempt, call: Callable[[DatadogKeys], T]) -> T:
+    def _call(self, attempt: Attempt, call: DatadogCall[T]) -> T:
         """One Datadog call; when its rate limit resets soon, wait for it here rather than in the queue.
 
         Returning a throttled message to the queue costs it a receive (maxReceiveCount) and leaves the
@@ -247,20 +284,23 @@ class ActionRunner:
             time.sleep(pause)
             waited += pause
 
-    def _call_once(self, attempt: Attempt, call: Callable[[DatadogKeys], T]) -> T:
-        """One Datadog call: only with time left, and with one refetch of the keys on 401/403."""
+    def _call_once(self, attempt: Attempt, call: DatadogCall[T]) -> T:
+        """One Datadog call: only with time left, its answer awaited no later than the deadline allows, and
+        with one refetch of the keys on 401/403."""
         if not attempt.has_time(0):
             raise OutOfTimeError("too little Lambda time left to start a Datadog call")
         keys = self._keys.current()
         try:
-            return call(keys)
+            return call(keys, attempt.read_timeout())
         except DatadogHTTPError as refused:
             if refused.status not in AUTH_STATUSES:
                 raise
             logger.warning("Datadog refused the keys; refetching the secret once", extra={"status": refused.status})
         fresh = self._keys.refresh(keys)
+        if not attempt.has_time(0):
+            raise OutOfTimeError("too little Lambda time left to retry the Datadog call with fresh keys")
         try:
-            return call(fresh)
+            return call(fresh, attempt.read_timeout())
         except DatadogHTTPError as error:
             if error.status in AUTH_STATUSES:
                 raise AuthRejectedError(error.status, error.detail) from None

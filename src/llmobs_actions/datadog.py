@@ -67,36 +67,76 @@ class RateLimit:
         )
 
 
-class RateBudget:
-    """What Datadog's X-RateLimit-* headers say is left of the current window, shared by every thread.
+@dataclass
+class _Window:
+    remaining: int
+    resets_at: float
+    limit: int | None
+    period: int | None
 
-    Sending into an exhausted window only earns 429s and, worse, makes Datadog's limit the coordinator
-    of concurrent invocations. With this the client stops itself until the window resets, and the
-    message waits in its queue instead (the caller treats it as a 429 that cost no request).
+
+class RateBudget:
+    """What Datadog's X-RateLimit-* headers say is left of each limit's current window, shared by every thread.
+
+    Datadog's limits differ per endpoint and every answer names its limit (X-RateLimit-Name), so there is
+    one window per name, and each operation learns from its own answers which limit it counts against:
+    a clone's exhausted limit never holds back a delete, and an operation not yet answered is held back
+    by nothing. Within a window the count only goes down: an answer that was overtaken by later requests
+    reports more than is left, so the lower count wins. When a window whose limit and period are known
+    resets, the next one starts full, so that its first burst is already counted.
+
+    Sending into an exhausted window only earns 429s and makes Datadog's limit the coordinator of
+    concurrent invocations; with this the client stops itself until the window resets, and the message
+    waits in its queue instead (the caller treats it as a 429 that cost no request).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._remaining: int | None = None
-        self._resets_at = 0.0
+        self._limit_of: dict[str, str] = {}  # operation -> limit name, as its answers said
+        self._windows: dict[str, _Window] = {}
 
-    def observe(self, rate_limit: RateLimit, now: float) -> None:
+    def observe(self, operation: str, rate_limit: RateLimit, now: float) -> None:
         if rate_limit.remaining is None or rate_limit.reset_seconds is None:
             return
+        name = rate_limit.name or f"operation:{operation}"  # an unnamed limit is the operation's own
+        resets_at = now + rate_limit.reset_seconds
         with self._lock:
-            self._remaining = rate_limit.remaining
-            self._resets_at = now + rate_limit.reset_seconds
+            self._limit_of[operation] = name
+            window = self._windows.get(name)
+            if window is not None and now < window.resets_at:
+                drift = resets_at - window.resets_at
+                if abs(drift) <= _same_window(window):
+                    if rate_limit.remaining <= window.remaining:  # the newest word on this window
+                        window.remaining, window.resets_at = rate_limit.remaining, resets_at
+                    return  # else an answer overtaken by later requests: it says more is left than is
+                if drift < 0:
+                    return  # an answer from a window already over
+            self._windows[name] = _Window(rate_limit.remaining, resets_at, rate_limit.limit, rate_limit.period)
 
-    def wait_seconds(self, now: float, reserve: bool = False) -> float | None:
-        """None when a request may go now (and, with `reserve`, counts it); else the seconds to wait."""
+    def wait_seconds(self, operation: str, now: float, reserve: bool = False) -> float | None:
+        """None when `operation` may send now (and, with `reserve`, counts it); else the seconds to wait."""
         with self._lock:
-            if self._remaining is None or now >= self._resets_at:
-                return None  # a new window, or nothing known yet
-            if self._remaining > 0:
+            name = self._limit_of.get(operation)
+            window = self._windows.get(name) if name is not None else None
+            if window is None:
+                return None  # nothing known of this operation's limit
+            if now >= window.resets_at:
+                if not (window.limit and window.period):
+                    return None  # a new window of unknown size: the next answer tells
+                elapsed = (now - window.resets_at) // window.period + 1
+                window.resets_at += elapsed * window.period  # windows are calendar-aligned
+                window.remaining = window.limit
+            if window.remaining > 0:
                 if reserve:
-                    self._remaining -= 1
+                    window.remaining -= 1
                 return None
-            return self._resets_at - now
+            return window.resets_at - now
+
+
+def _same_window(window: _Window) -> float:
+    """How far two answers' resets may differ and still be one window: X-RateLimit-Reset counts whole seconds,
+    and one window's end is a period away from the next's."""
+    return window.period / 2 if window.period else 1.0
 
 
 class DatadogError(Exception):
@@ -170,33 +210,48 @@ class DatadogClient:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         )
         self._observer = observer
+        self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
         self.rate_budget = RateBudget()
 
-    def throttled_for(self) -> float | None:
-        """Seconds until Datadog's rate-limit window resets, when the last answers said it is used up."""
-        return self.rate_budget.wait_seconds(time.monotonic())
+    def _timeout(self, read_cap: float | None) -> urllib3.Timeout:
+        """The configured timeouts, the read one cut to `read_cap` (what the Lambda deadline leaves)."""
+        read = self._read_timeout if read_cap is None else min(self._read_timeout, read_cap)
+        return urllib3.Timeout(connect=self._connect_timeout, read=read)
+
+    def throttled_for(self, operation: str) -> float | None:
+        """Seconds until the window of `operation`'s rate limit resets, when Datadog's answers say it is used up."""
+        return self.rate_budget.wait_seconds(operation, time.monotonic())
 
     def clone_dataset(
-        self, keys: DatadogKeys, project_id: str, dataset_id: str, name: str, description: str | None
+        self,
+        keys: DatadogKeys,
+        project_id: str,
+        dataset_id: str,
+        name: str,
+        description: str | None,
+        *,
+        read_timeout: float | None = None,
     ) -> ClonedDataset:
         attributes: dict[str, str] = {"name": name}
         if description is not None:
             attributes["description"] = description
         # Datadog's spec requires the source id twice: in the path and as the body's data.id.
         body = {"data": {"type": "datasets", "id": dataset_id, "attributes": attributes}}
-        answer = self._call(
-            "clone_dataset", "POST", f"/{_segment(project_id)}/datasets/{_segment(dataset_id)}/clone", keys, body=body
-        )
+        path = f"/{_segment(project_id)}/datasets/{_segment(dataset_id)}/clone"
+        answer = self._call("clone_dataset", "POST", path, keys, body=body, read_timeout=read_timeout)
         return _cloned_dataset(answer.body)
 
-    def delete_experiments(self, keys: DatadogKeys, experiment_ids: list[str]) -> None:
+    def delete_experiments(
+        self, keys: DatadogKeys, experiment_ids: list[str], *, read_timeout: float | None = None
+    ) -> None:
         body = {"data": {"type": "experiments", "attributes": {"experiment_ids": experiment_ids}}}
-        self._call("delete_experiments", "POST", "/experiments/delete", keys, body=body)
+        self._call("delete_experiments", "POST", "/experiments/delete", keys, body=body, read_timeout=read_timeout)
 
-    def find_datasets_by_name(self, keys: DatadogKeys, project_id: str, name: str) -> list[DatasetSummary]:
-        answer = self._call(
-            "list_datasets", "GET", f"/{_segment(project_id)}/datasets", keys, query={"filter[name]": name}
-        )
+    def find_datasets_by_name(
+        self, keys: DatadogKeys, project_id: str, name: str, *, read_timeout: float | None = None
+    ) -> list[DatasetSummary]:
+        path, query = f"/{_segment(project_id)}/datasets", {"filter[name]": name}
+        answer = self._call("list_datasets", "GET", path, keys, query=query, read_timeout=read_timeout)
         found = []
         for item in _items(answer.body):
             attributes = item["attributes"] if isinstance(item.get("attributes"), dict) else {}
@@ -206,7 +261,14 @@ class DatadogClient:
         return found
 
     def list_experiments(
-        self, keys: DatadogKeys, project_id: str, dataset_id: str | None, cursor: str | None, limit: int = 100
+        self,
+        keys: DatadogKeys,
+        project_id: str,
+        dataset_id: str | None,
+        cursor: str | None,
+        limit: int = 100,
+        *,
+        read_timeout: float | None = None,
     ) -> tuple[list[ExperimentSummary], str | None]:
         """One page of a project's live experiments, newest first, and the cursor of the next page."""
         query = {"filter[project_id]": project_id, "page[limit]": str(limit)}
@@ -214,7 +276,7 @@ class DatadogClient:
             query["filter[dataset_id]"] = dataset_id
         if cursor:
             query["page[cursor]"] = cursor
-        answer = self._call("list_experiments", "GET", "/experiments", keys, query=query)
+        answer = self._call("list_experiments", "GET", "/experiments", keys, query=query, read_timeout=read_timeout)
         found = []
         for item in _items(answer.body):
             attributes = item["attributes"] if isinstance(item.get("attributes"), dict) else {}
@@ -230,10 +292,11 @@ class DatadogClient:
         after = meta.get("after") if isinstance(meta, dict) else None
         return found, after if isinstance(after, str) and after else None
 
-    def dataset_name(self, keys: DatadogKeys, project_id: str, dataset_id: str) -> str | None:
-        answer = self._call(
-            "get_dataset", "GET", f"/{_segment(project_id)}/datasets", keys, query={"filter[id]": dataset_id}
-        )
+    def dataset_name(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, *, read_timeout: float | None = None
+    ) -> str | None:
+        path, query = f"/{_segment(project_id)}/datasets", {"filter[id]": dataset_id}
+        answer = self._call("get_dataset", "GET", path, keys, query=query, read_timeout=read_timeout)
         for item in _items(answer.body):
             attributes = item.get("attributes")
             if (
@@ -253,6 +316,7 @@ class DatadogClient:
         *,
         body: object | None = None,
         query: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> _Answer:
         url = f"{self._base_url}{API_PREFIX}{path}"
         if query:
@@ -263,7 +327,7 @@ class DatadogClient:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
-        wait = self.rate_budget.wait_seconds(time.monotonic(), reserve=True)
+        wait = self.rate_budget.wait_seconds(operation, time.monotonic(), reserve=True)
         if wait is not None:
             raise DatadogHTTPError(operation, 429, "rate limit used up (not sent)", RateLimit(reset_seconds=wait))
         payload = None
@@ -273,7 +337,9 @@ class DatadogClient:
         started = time.perf_counter()
         status: int | None = None
         try:
-            response = self._pool.request(method, url, body=payload, headers=headers, redirect=False)
+            response = self._pool.request(
+                method, url, body=payload, headers=headers, redirect=False, timeout=self._timeout(read_timeout)
+            )
             status = response.status
         except (NewConnectionError, ConnectTimeoutError, SSLError) as error:
             # SSLError: the TLS handshake failed (an untrusted certificate, say), so nothing was sent.
@@ -287,7 +353,7 @@ class DatadogClient:
         finally:
             if self._observer is not None:
                 self._observer(operation, status, (time.perf_counter() - started) * 1000)
-        self.rate_budget.observe(RateLimit.from_headers(response.headers), time.monotonic())
+        self.rate_budget.observe(operation, RateLimit.from_headers(response.headers), time.monotonic())
         parsed = _json_or_text(response.data)
         if 200 <= response.status < 300:
             return _Answer(response.status, parsed, response.headers)

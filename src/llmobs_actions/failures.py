@@ -48,6 +48,7 @@ POLICY: dict[ErrorClass, Disposition] = {
 }
 
 REJECTED_STATUSES = frozenset({400, 404, 409, 413, 422})
+_LEAST_JITTER = 0.8  # a retry delay is drawn between 80 % and 100 % of its nominal value
 AUTH_STATUSES = frozenset({401, 403})
 _MAX_MESSAGE_CHARS = 1000
 
@@ -137,23 +138,44 @@ def _classify_status(error: DatadogHTTPError, message: str) -> Failure:
     return Failure(ErrorClass.REJECTED, message, status, detail)
 
 
-def retry_delay_seconds(
-    failure: Failure, receive_count: int, *, base_seconds: int, max_throttle_seconds: int
-) -> int | None:
-    """How long the message should stay invisible before its next try (None: leave the queue's default)."""
-    if failure.error_class is ErrorClass.THROTTLED:
-        reset = failure.retry_after_seconds
-        wait = reset if reset is not None else base_seconds
-        # Back just after the window resets (SQS counts whole seconds); the jitter keeps a throttled
-        # batch from arriving as one burst, while the client's rate budget stops any overshoot.
-        return max(1, min(max_throttle_seconds, math.ceil(wait + random.uniform(0, 0.5))))  # noqa: S311 (jitter, not crypto)
-    if failure.error_class is ErrorClass.OUT_OF_TIME or base_seconds == 0:
-        return None  # untouched: the queue's own visibility timeout brings it back
-    backoff = base_seconds * 2 ** min(max(receive_count - 1, 0), 12)
-    return int(min(max_throttle_seconds, backoff) * random.uniform(0.8, 1.0))  # noqa: S311 (jitter, not crypto)
+@dataclass(frozen=True)
+class Backoff:
+    """How long a message that may succeed later stays invisible before its next try.
+
+    Exponential in the receive count (base x factor^(receives-1), at most `max_seconds`), jittered
+    down by up to a fifth so that a failed batch does not come back as one burst. A 429 waits for its
+    X-RateLimit-Reset instead. The defaults (30 s, x6, 1 h) spread the default five receives over more
+    than an hour: a message outlives an hour-long Datadog outage instead of being dead-lettered by it.
+    """
+
+    base_seconds: int = 30
+    factor: float = 6.0
+    max_seconds: int = 3600
+
+    def delay(self, failure: Failure, receive_count: int) -> int | None:
+        """Seconds until the next try (None: leave it to the queue's visibility timeout)."""
+        if failure.error_class is ErrorClass.THROTTLED:
+            reset = failure.retry_after_seconds
+            wait = reset if reset is not None else self.base_seconds
+            # Back just after the window resets (SQS counts whole seconds); the jitter keeps a throttled
+            # batch from arriving as one burst, while the client's rate budget stops any overshoot.
+            return max(1, min(self.max_seconds, math.ceil(wait + random.uniform(0, 0.5))))  # noqa: S311 (jitter)
+        if failure.error_class is ErrorClass.OUT_OF_TIME or self.base_seconds == 0:
+            return None  # untouched: the queue's own visibility timeout brings it back
+        return int(self.nominal(receive_count) * random.uniform(_LEAST_JITTER, 1.0))  # noqa: S311 (jitter)
+
+    def nominal(self, receive_count: int) -> float:
+        steps = min(max(receive_count - 1, 0), 60)
+        return float(min(self.max_seconds, self.base_seconds * self.factor**steps))
+
+    def survives_seconds(self, max_receive_count: int) -> float:
+        """The longest outage a message outlives for sure: its shortest possible wait before the last receive."""
+        return sum(self.nominal(n) * _LEAST_JITTER for n in range(1, max_receive_count))
 
 
-def dead_letter_attributes(failure: Failure, message: InboundMessage, now: datetime | None = None) -> dict[str, str]:
+def dead_letter_attributes(
+    failure: Failure, message: InboundMessage, retries_exhausted: str | None = None, now: datetime | None = None
+) -> dict[str, str]:
     """The reason a message was dead-lettered, as SQS message attributes (never more than 10)."""
     attributes = {
         "error_class": failure.error_class.value,
@@ -162,6 +184,8 @@ def dead_letter_attributes(failure: Failure, message: InboundMessage, now: datet
         "receive_count": str(message.receive_count),
         "failed_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
     }
+    if retries_exhausted:
+        attributes["retries_exhausted"] = retries_exhausted
     if failure.http_status is not None:
         attributes["http_status"] = str(failure.http_status)
     if failure.datadog_error:

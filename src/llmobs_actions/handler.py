@@ -45,7 +45,8 @@ def processor() -> Processor:
         idempotency = Idempotency(settings.idempotency_table, settings.idempotency_expiry_seconds)
     else:
         logger.warning("IDEMPOTENCY_TABLE is not set: idempotency is OFF, a redelivered message can act twice")
-    return Processor(settings, runner, Queues(settings.dead_letter_queue_url), idempotency)
+    queues = Queues(settings.dead_letter_queue_url, max_connections=settings.max_workers)
+    return Processor(settings, runner, queues, idempotency)
 
 
 @logger.inject_lambda_context(clear_state=True)

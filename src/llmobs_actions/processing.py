@@ -12,14 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from llmobs_actions.actions import ActionResult, ActionRunner, Attempt
 from llmobs_actions.contract import AnyAction, parse_action
 from llmobs_actions.datadog import DatadogHTTPError, RateLimit
-from llmobs_actions.failures import (
-    Disposition,
-    ErrorClass,
-    Failure,
-    classify,
-    dead_letter_attributes,
-    retry_delay_seconds,
-)
+from llmobs_actions.failures import Backoff, ErrorClass, classify
 from llmobs_actions.idempotency import Idempotency
 from llmobs_actions.messages import (
     InboundMessage,
@@ -31,9 +24,10 @@ from llmobs_actions.messages import (
     unwrap_document,
 )
 from llmobs_actions.observability import logger
-from llmobs_actions.outcomes import Outcome, Status
+from llmobs_actions.outcomes import Outcome
 from llmobs_actions.queues import Queues
 from llmobs_actions.settings import Settings
+from llmobs_actions.settlement import Settlement
 
 RemainingMillis = Callable[[], int]
 
@@ -44,8 +38,11 @@ class Processor:
     ) -> None:
         self._settings = settings
         self._runner = runner
-        self._queues = queues
         self._idempotency = idempotency
+        backoff = Backoff(
+            settings.retry_base_delay_seconds, settings.retry_backoff_factor, settings.max_retry_delay_seconds
+        )
+        self._settlement = Settlement(queues, backoff)
         # urllib3 and boto3 clients are thread-safe, so records of a batch wait on Datadog together.
         self._pool = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="record")
 
@@ -84,13 +81,13 @@ class Processor:
             failure = classify(error)
             if failure.error_class is ErrorClass.INTERNAL:
                 logger.exception("unexpected error handling the message")
-            return self._settle(message, action_name, failure)
-        return Outcome(message.message_id, Status.DONE, action.action, result.summary, details=result.details)
+            return self._settlement.failed(message, action_name, failure)
+        return self._settlement.done(message, action.action, result)
 
     def _act(self, action: AnyAction, key: str, attempt: Attempt) -> ActionResult:
         if action.dry_run or self._idempotency is None:
             return self._runner.run(action, attempt)
-        wait = self._runner.throttled_for()
+        wait = self._runner.throttled_for(action)
         if wait is not None and wait > self._settings.max_throttle_wait_seconds:
             # Checked before the idempotency record is written, so that a throttled try costs no write.
             raise DatadogHTTPError(action.action, 429, "rate limit used up (not sent)", RateLimit(reset_seconds=wait))
@@ -100,55 +97,33 @@ class Processor:
         return result
 
     def _attempt(self, message: InboundMessage, payload: Payload, remaining_ms: RemainingMillis) -> Attempt:
-        budget = self._settings.call_budget_ms
+        settings = self._settings
 
         def has_time(wait_seconds: float) -> bool:
-            return remaining_ms() - wait_seconds * 1000 >= budget
+            return remaining_ms() - wait_seconds * 1000 >= settings.call_budget_ms
+
+        def read_timeout() -> float:
+            return settings.read_timeout_for(remaining_ms())
 
         event_time = parse_timestamp(payload.event_time)
         if message.from_sqs:
             first, sent = message.first_received_ms, message.sent_ms
             return Attempt(
                 has_time=has_time,
+                read_timeout=read_timeout,
                 may_have_run_before=message.receive_count > 1,
                 first_try_at=datetime.fromtimestamp(first / 1000, UTC) if first else None,
                 # A scheduler or producer sending straight to the queue: the time SQS got the message.
                 event_time=event_time or (datetime.fromtimestamp(sent / 1000, UTC) if sent else None),
             )
         # Lambda's async retries carry no attempt number: assume an earlier try may exist.
-        return Attempt(has_time=has_time, may_have_run_before=True, first_try_at=event_time, event_time=event_time)
-
-    def _settle(self, message: InboundMessage, action_name: str | None, failure: Failure) -> Outcome:
-        log_fields = {
-            "error_class": failure.error_class.value,
-            "error_message": failure.message,
-            "http_status": failure.http_status,
-            "datadog_error": failure.datadog_error,
-        }
-        if failure.disposition is Disposition.DEAD_LETTER:
-            try:
-                dead_letter_id = self._queues.dead_letter(message.body, dead_letter_attributes(failure, message))
-            except Exception:  # the message stays in its queue rather than being lost
-                logger.exception(
-                    "could not send the message to the dead-letter queue; it will be retried", extra=log_fields
-                )
-                return Outcome(message.message_id, Status.RETRY, action_name, "dead-lettering failed", failure)
-            logger.error("message dead-lettered", extra=log_fields | {"dead_letter_message_id": dead_letter_id})
-            return Outcome(message.message_id, Status.DEAD_LETTERED, action_name, failure.message, failure)
-        delay = retry_delay_seconds(
-            failure,
-            message.receive_count,
-            base_seconds=self._settings.retry_base_delay_seconds,
-            max_throttle_seconds=self._settings.max_throttle_delay_seconds,
+        return Attempt(
+            has_time=has_time,
+            read_timeout=read_timeout,
+            may_have_run_before=True,
+            first_try_at=event_time,
+            event_time=event_time,
         )
-        if delay is not None and message.source_arn and message.receipt_handle:
-            try:
-                self._queues.delay(message.source_arn, message.receipt_handle, delay)
-                log_fields["retry_in_seconds"] = delay
-            except Exception:  # the queue's own visibility timeout still brings it back
-                logger.warning("could not set the retry delay", exc_info=True)
-        logger.warning("message will be retried", extra=log_fields)
-        return Outcome(message.message_id, Status.RETRY, action_name, failure.message, failure)
 
 
 def _claimed_action(document: object) -> str | None:

@@ -35,9 +35,10 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "MAX_EXPERIMENT_IDS": "max_experiment_ids",
     "DELETE_CHUNK_SIZE": "delete_chunk_size",
     "MAX_WORKERS": "max_workers",
-    "MAX_THROTTLE_DELAY_SECONDS": "max_throttle_delay_seconds",
+    "MAX_RETRY_DELAY_SECONDS": "max_retry_delay_seconds",
     "MAX_THROTTLE_WAIT_SECONDS": "max_throttle_wait_seconds",
     "RETRY_BASE_DELAY_SECONDS": "retry_base_delay_seconds",
+    "RETRY_BACKOFF_FACTOR": "retry_backoff_factor",
     "MIN_REMAINING_TIME_MS": "min_remaining_time_ms",
 }
 REQUIRED_ENVIRONMENT_VARIABLES: tuple[str, ...] = ("DD_SECRET_ID", "DEAD_LETTER_QUEUE_URL")
@@ -46,6 +47,10 @@ REQUIRED_ENVIRONMENT_VARIABLES: tuple[str, ...] = ("DD_SECRET_ID", "DEAD_LETTER_
 EXPERIMENT_IDS_CEILING = 10_000
 # SQS refuses visibility timeouts above 12 hours.
 SQS_MAX_VISIBILITY_SECONDS = 43_200
+# A Datadog call is started only when its answer can be waited for this long...
+MIN_READ_SECONDS = 2.0
+# ...with this much left afterwards to settle the message (DLQ, visibility, idempotency record).
+SETTLE_SECONDS = 1.0
 
 
 class ConfigurationError(Exception):
@@ -67,10 +72,11 @@ class Settings(BaseModel):
     max_experiment_ids: int = Field(default=1000, ge=1, le=EXPERIMENT_IDS_CEILING)
     delete_chunk_size: int = Field(default=100, ge=1, le=EXPERIMENT_IDS_CEILING)
     max_workers: int = Field(default=10, ge=1, le=100)  # a default batch of 10 waits on Datadog once
-    max_throttle_delay_seconds: int = Field(default=900, ge=1, le=SQS_MAX_VISIBILITY_SECONDS)
+    max_retry_delay_seconds: int = Field(default=3600, ge=1, le=SQS_MAX_VISIBILITY_SECONDS)
     # A rate-limit window that resets within this many seconds is waited for in the invocation.
     max_throttle_wait_seconds: float = Field(default=10.0, ge=0, le=600)
-    retry_base_delay_seconds: int = Field(default=10, ge=0, le=SQS_MAX_VISIBILITY_SECONDS)
+    retry_base_delay_seconds: int = Field(default=30, ge=0, le=SQS_MAX_VISIBILITY_SECONDS)
+    retry_backoff_factor: float = Field(default=6.0, ge=1, le=20)
     min_remaining_time_ms: int | None = Field(default=None, ge=0)
 
     @field_validator("datadog_site")
@@ -101,10 +107,15 @@ class Settings(BaseModel):
 
     @property
     def call_budget_ms(self) -> int:
-        """Time a record needs left before it may start a Datadog call."""
+        """Time a record needs left before it may start a Datadog call (its read timeout shrinks to fit)."""
         if self.min_remaining_time_ms is not None:
             return self.min_remaining_time_ms
-        return int((self.connect_timeout_seconds + self.read_timeout_seconds) * 1000) + 1000
+        return int((self.connect_timeout_seconds + MIN_READ_SECONDS + SETTLE_SECONDS) * 1000)
+
+    def read_timeout_for(self, remaining_ms: int) -> float:
+        """A call's read timeout: DD_READ_TIMEOUT_SECONDS, cut so that the answer comes before the deadline."""
+        fits = remaining_ms / 1000 - self.connect_timeout_seconds - SETTLE_SECONDS
+        return max(0.1, min(self.read_timeout_seconds, fits))
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -136,7 +136,7 @@ def test_errors_come_in_the_shapes_the_client_parses(
     assert raised.value.status == status
     errors = raised.value.body["errors"]
     assert all(isinstance(e, str) for e in errors) if status == 429 else all("title" in e for e in errors)
-    assert {"X-RateLimit-Limit", "X-RateLimit-Reset"} <= set(raised.value.headers)
+    assert {"x-ratelimit-limit", "x-ratelimit-reset"} <= set(raised.value.headers)  # lower-case, as Datadog sends them
 
 
 def test_unknown_datasets_are_404_with_a_json_api_error(api: AgentObservabilityApi) -> None:
@@ -150,7 +150,7 @@ def test_unknown_datasets_are_404_with_a_json_api_error(api: AgentObservabilityA
 def test_an_optional_rate_limit_answers_429_with_the_documented_headers(
     api: AgentObservabilityApi, emulator: DatadogEmulator
 ) -> None:
-    emulator.rate_limit = (3, 60)
+    emulator.limit_rate(3, 60, family="projects")
     for _ in range(3):
         api.list_llm_obs_projects()
     with pytest.raises(ApiException) as raised:
@@ -158,12 +158,30 @@ def test_an_optional_rate_limit_answers_429_with_the_documented_headers(
     assert raised.value.status == 429
     assert raised.value.body == {"errors": ["Too many requests"]}
     headers = raised.value.headers
-    assert (headers["X-RateLimit-Limit"], headers["X-RateLimit-Period"], headers["X-RateLimit-Remaining"]) == (
+    assert (headers["x-ratelimit-limit"], headers["x-ratelimit-period"], headers["x-ratelimit-remaining"]) == (
         "3",
         "60",
         "0",
     )
-    assert 1 <= int(headers["X-RateLimit-Reset"]) <= 60
+    assert 1 <= int(headers["x-ratelimit-reset"]) <= 60
+    assert headers["x-ratelimit-name"] == "llm_obs_projects"
+
+
+def test_each_endpoint_family_has_its_own_limit_unless_one_is_shared(
+    api: AgentObservabilityApi, emulator: DatadogEmulator
+) -> None:
+    emulator.limit_rate(1, 60)
+    api.list_llm_obs_projects()
+    api.list_llm_obs_experiments(filter_project_id=PROJECT_ID)  # another family: its own window
+    with pytest.raises(ApiException) as raised:
+        api.list_llm_obs_projects()
+    assert raised.value.status == 429
+
+    emulator.shared_rate_limit = True  # Datadog may put every endpoint under one name
+    api.list_llm_obs_datasets(PROJECT_ID)
+    with pytest.raises(ApiException) as shared:
+        api.list_llm_obs_experiments(filter_project_id=PROJECT_ID)
+    assert shared.value.headers["x-ratelimit-name"] == "llm_obs_api"
 
 
 def test_wrong_keys_are_refused_as_datadog_does(emulator: DatadogEmulator) -> None:

@@ -30,7 +30,7 @@ from local.stack import (
     LambdaContext,
     create_resources,
     function_environment,
-    reset_moto,
+    reset_aws,
     seed,
 )
 
@@ -109,7 +109,7 @@ def stack(moto_endpoint: str) -> Iterator[tuple[AwsResources, DatadogEmulator]]:
     patch = pytest.MonkeyPatch()
     for name, value in (AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": moto_endpoint}).items():
         patch.setenv(name, value)
-    reset_moto(moto_endpoint)
+    reset_aws(moto_endpoint)
     with DatadogEmulator(api_key=API_KEY, app_key=APP_KEY) as emulator:
         seed(emulator)
         resources = create_resources(moto_endpoint, visibility_timeout=1)

@@ -125,24 +125,47 @@ def test_a_near_reset_is_waited_for_in_the_invocation_without_spending_a_receive
     assert len(emulator.datasets_named("waited")) == 1
 
 
-def test_an_exhausted_rate_limit_stops_the_client_before_datadog_says_429(
-    aws: Aws, emulator: DatadogEmulator, poller: Poller
-) -> None:
-    # GIVEN Datadog allows 3 calls a period, and 8 clones are waiting
-    emulator.rate_limit = (3, 2)
-    sent = [send(aws, clone_action(name=f"budget {n}")) for n in range(8)]
+def test_a_known_rate_limit_is_never_exceeded(aws: Aws, emulator: DatadogEmulator, poller: Poller) -> None:
+    """Fails with the client's rate budget switched off: the waiting clones then go out as bursts, and
+    Datadog refuses each burst's excess (checked by disabling RateBudget.wait_seconds)."""
+    # GIVEN Datadog allows 3 clones a 2-second window, and one answer has told the function so
+    emulator.limit_rate(3, 2, family="datasets")
+    send(aws, clone_action(name="budget 0"))
+    assert poller.run_until_empty(timeout_seconds=20)
 
-    # WHEN they are processed
+    # WHEN 8 more clones arrive in one batch
+    sent = [send(aws, clone_action(name=f"budget {n}")) for n in range(1, 9)]
     assert poller.run_until_empty(timeout_seconds=40)
 
-    # THEN all are done, and the client held back instead of collecting 429s
-    assert all(poller.deliveries[m].deleted for m in sent)
+    # THEN all are done in their first receive, and Datadog never had to refuse one
+    assert all(poller.deliveries[m].responses == ["done"] for m in sent)
     statuses = [r.status for r in emulator.calls("POST", "/clone")]
-    assert statuses.count(200) == 8
-    # Only the first burst of a window, sent before any answer told the client its budget, can be
-    # refused: 8 sent into a window of 3 (5 refused), then the 5 that waited into the next (2 refused).
-    assert statuses.count(429) <= 7, statuses
-    assert len(statuses) <= 8 + 7
+    assert statuses == [200] * 9
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["per-endpoint-limits", "one-shared-limit"])
+def test_an_exhausted_clone_limit_holds_back_deletes_only_when_they_share_it(
+    shared: bool, aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    # GIVEN the function has seen a delete answered, then a clone refused for the next 30 s
+    emulator.shared_rate_limit = shared
+    send(aws, delete_action(experiment_ids=EXPERIMENT_IDS[:1]))
+    assert poller.run_until_empty(timeout_seconds=20)
+    used_up = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"}
+    emulator.inject(Fault(status=429, times=1, path_contains="/clone", headers=used_up))
+    send(aws, clone_action(name="refused"))
+    poller.poll_once()
+
+    # WHEN a batch mixing clones and deletes arrives
+    clones = [send(aws, clone_action(name=f"held {n}")) for n in range(2)]
+    delete = send(aws, delete_action(experiment_ids=EXPERIMENT_IDS[1:]))
+    poller.poll_once()
+
+    # THEN the clones wait without being sent; the delete goes through unless its limit is the same one
+    assert [poller.deliveries[m].responses for m in clones] == [["retry"], ["retry"]]
+    assert len(emulator.calls("POST", "/clone")) == 1
+    assert poller.deliveries[delete].responses == (["retry"] if shared else ["done"])
+    assert len(emulator.calls("POST", "/experiments/delete")) == 1 + (0 if shared else 1)
 
 
 def test_rotated_keys_are_picked_up_without_a_redeploy(aws: Aws, emulator: DatadogEmulator, poller: Poller) -> None:

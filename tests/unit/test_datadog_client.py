@@ -229,16 +229,49 @@ def test_keys_do_not_show_in_repr() -> None:
 
 def test_the_rate_budget_follows_the_headers_and_stops_calls_when_used_up() -> None:
     budget = RateBudget()
-    assert budget.wait_seconds(now=100.0, reserve=True) is None  # nothing known: go
-    budget.observe(RateLimit(remaining=2, reset_seconds=5), now=100.0)
-    assert budget.wait_seconds(now=101.0, reserve=True) is None
-    assert budget.wait_seconds(now=101.0, reserve=True) is None
-    assert budget.wait_seconds(now=101.0, reserve=True) == 4.0  # used up until the reset at 105
-    assert budget.wait_seconds(now=105.0, reserve=True) is None  # a new window
+    assert budget.wait_seconds("clone_dataset", now=100.0, reserve=True) is None  # nothing known: go
+    budget.observe("clone_dataset", RateLimit(remaining=2, reset_seconds=5, name="clones"), now=100.0)
+    assert budget.wait_seconds("clone_dataset", now=101.0, reserve=True) is None
+    assert budget.wait_seconds("clone_dataset", now=101.0, reserve=True) is None
+    assert budget.wait_seconds("clone_dataset", now=101.0, reserve=True) == 4.0  # used up until the reset at 105
+    assert budget.wait_seconds("clone_dataset", now=105.0, reserve=True) is None  # a new window
+
+
+def test_one_exhausted_limit_does_not_hold_back_operations_under_another() -> None:
+    budget = RateBudget()
+    budget.observe("clone_dataset", RateLimit(remaining=0, reset_seconds=30, name="llm_obs_datasets"), now=0.0)
+    assert budget.wait_seconds("clone_dataset", now=1.0) == 29.0
+    assert budget.wait_seconds("delete_experiments", now=1.0) is None, "its limit is not known yet: not held back"
+    budget.observe("delete_experiments", RateLimit(remaining=5, reset_seconds=30, name="llm_obs_experiments"), now=1.0)
+    assert budget.wait_seconds("delete_experiments", now=2.0, reserve=True) is None
+
+
+def test_operations_answered_under_one_shared_name_share_its_window() -> None:
+    budget = RateBudget()
+    budget.observe("delete_experiments", RateLimit(remaining=3, reset_seconds=30, name="llm_obs_api"), now=0.0)
+    budget.observe("clone_dataset", RateLimit(remaining=0, reset_seconds=30, name="llm_obs_api"), now=0.5)
+    assert budget.wait_seconds("delete_experiments", now=1.0) == 29.5
+
+
+def test_a_late_answer_never_raises_what_is_left_of_a_window() -> None:
+    # GIVEN an answer saying 1 is left, then one sent earlier but answered later saying 4 were left
+    budget = RateBudget()
+    budget.observe("clone_dataset", RateLimit(limit=10, period=10, remaining=1, reset_seconds=9, name="n"), now=1.0)
+    budget.observe("clone_dataset", RateLimit(limit=10, period=10, remaining=4, reset_seconds=8, name="n"), now=1.5)
+    # THEN only one more request goes in this window
+    assert budget.wait_seconds("clone_dataset", now=2.0, reserve=True) is None
+    assert budget.wait_seconds("clone_dataset", now=2.0, reserve=True) == 8.0
+
+
+def test_a_window_of_known_size_starts_full_and_counts_its_first_burst() -> None:
+    budget = RateBudget()
+    budget.observe("clone_dataset", RateLimit(limit=3, period=10, remaining=0, reset_seconds=5, name="n"), now=0.0)
+    sent = [budget.wait_seconds("clone_dataset", now=6.0, reserve=True) for _ in range(5)]
+    assert sent == [None, None, None, 9.0, 9.0]  # 3 into the new window, which ends at 15
 
 
 def test_a_used_up_budget_raises_a_429_without_sending(emulator: DatadogEmulator) -> None:
-    emulator.rate_limit = (1, 60)
+    emulator.limit_rate(1, 60)
     client = DatadogClient(emulator.url, connect_timeout=1, read_timeout=1)
     client.delete_experiments(KEYS, ["a"])  # the answer says: 0 left in this window
     with pytest.raises(DatadogHTTPError) as raised:
@@ -246,7 +279,16 @@ def test_a_used_up_budget_raises_a_429_without_sending(emulator: DatadogEmulator
     assert raised.value.status == 429
     assert raised.value.rate_limit.reset_seconds is not None
     assert len(emulator.requests) == 1
-    assert client.throttled_for() is not None
+    assert client.throttled_for("delete_experiments") is not None
+    assert client.throttled_for("clone_dataset") is None  # another endpoint family, another limit
+    client.clone_dataset(KEYS, PROJECT_ID, DATASET_ID, "still allowed", None)
+
+
+def test_a_call_waits_for_its_answer_no_longer_than_it_is_allowed(emulator: DatadogEmulator) -> None:
+    emulator.inject(Fault(delay_seconds=1.5))
+    client = DatadogClient(emulator.url, connect_timeout=1, read_timeout=10)
+    with pytest.raises(DatadogNoAnswerError):
+        client.delete_experiments(KEYS, ["a"], read_timeout=0.3)
 
 
 def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:

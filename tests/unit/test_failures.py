@@ -11,6 +11,7 @@ from llmobs_actions.datadog import DatadogHTTPError, DatadogNoAnswerError, Datad
 from llmobs_actions.failures import (
     POLICY,
     AuthRejectedError,
+    Backoff,
     Disposition,
     ErrorClass,
     Failure,
@@ -20,7 +21,6 @@ from llmobs_actions.failures import (
     OutOfTimeError,
     classify,
     dead_letter_attributes,
-    retry_delay_seconds,
 )
 from llmobs_actions.keys import SecretMisconfiguredError, SecretUnavailableError
 from llmobs_actions.messages import InboundMessage
@@ -80,27 +80,43 @@ def test_datadog_failures_keep_status_and_detail() -> None:
 
 
 def test_a_throttled_message_waits_for_the_reset_bounded() -> None:
+    backoff = Backoff(base_seconds=10, factor=2, max_seconds=900)
     throttled = Failure(ErrorClass.THROTTLED, "429", 429, retry_after_seconds=30)
-    delays = {retry_delay_seconds(throttled, 1, base_seconds=10, max_throttle_seconds=900) for _ in range(50)}
+    delays = {backoff.delay(throttled, 1) for _ in range(50)}
     assert all(d is not None and 30 <= d <= 31 for d in delays)
     huge = Failure(ErrorClass.THROTTLED, "429", 429, retry_after_seconds=86_400)
-    assert retry_delay_seconds(huge, 1, base_seconds=10, max_throttle_seconds=900) == 900
+    assert backoff.delay(huge, 1) == 900
     no_header = Failure(ErrorClass.THROTTLED, "429", 429)
-    assert 10 <= (retry_delay_seconds(no_header, 1, base_seconds=10, max_throttle_seconds=900) or 0) <= 11
+    assert 10 <= (backoff.delay(no_header, 1) or 0) <= 11
 
 
 def test_transient_failures_back_off_exponentially_with_the_receive_count() -> None:
+    backoff = Backoff(base_seconds=10, factor=2, max_seconds=900)
     transient = Failure(ErrorClass.TRANSIENT, "503", 503)
-    delays = [retry_delay_seconds(transient, n, base_seconds=10, max_throttle_seconds=900) or 0 for n in (1, 2, 3, 4)]
+    delays = [backoff.delay(transient, n) or 0 for n in (1, 2, 3, 4)]
     assert [8 <= delays[0] <= 10, 16 <= delays[1] <= 20, 32 <= delays[2] <= 40, 64 <= delays[3] <= 80] == [True] * 4
-    assert (retry_delay_seconds(transient, 30, base_seconds=10, max_throttle_seconds=900) or 0) <= 900
+    assert (backoff.delay(transient, 30) or 0) <= 900
+
+
+def test_the_default_backoff_outlives_an_hour_long_outage_within_sqs_limits() -> None:
+    # GIVEN the template's defaults: five receives, the last one the function's own
+    backoff, receives = Backoff(), 5
+    transient = Failure(ErrorClass.TRANSIENT, "503", 503)
+    # THEN the four waits before the last receive add up to more than an hour, however the jitter falls
+    assert backoff.survives_seconds(receives) >= 3600
+    shortest = [min(backoff.delay(transient, n) or 0 for _ in range(200)) for n in range(1, receives)]
+    assert sum(shortest) >= 3600
+    # ...and no wait exceeds SQS's 12-hour visibility ceiling, the whole fitting the 4-day retention
+    assert all((backoff.delay(transient, n) or 0) <= 43_200 for n in range(1, 100))
+    assert backoff.nominal(1) <= 60, "a blip is still retried within a minute"
+    assert sum(backoff.nominal(n) for n in range(1, receives)) < 345_600
 
 
 def test_out_of_time_and_disabled_backoff_leave_visibility_alone() -> None:
     out_of_time = Failure(ErrorClass.OUT_OF_TIME, "no time")
-    assert retry_delay_seconds(out_of_time, 3, base_seconds=10, max_throttle_seconds=900) is None
+    assert Backoff().delay(out_of_time, 3) is None
     transient = Failure(ErrorClass.TRANSIENT, "503", 503)
-    assert retry_delay_seconds(transient, 3, base_seconds=0, max_throttle_seconds=900) is None
+    assert Backoff(base_seconds=0).delay(transient, 3) is None
 
 
 def test_dead_letter_attributes_carry_the_whole_reason() -> None:

@@ -1,0 +1,312 @@
+"""A front for moto that refuses what AWS refuses.
+
+moto accepts requests the real services reject: control characters in SQS bodies and attributes, a
+message whose body plus attributes is over the queue's MaximumMessageSize (moto counts the body's
+characters only), more than ten attributes, attribute names AWS reserves. Every AWS call of the local
+stack goes through this front (tests, the demo, the bench, and the function in its own process, which
+inherits AWS_ENDPOINT_URL): what AWS would accept is forwarded to moto unchanged, what AWS would
+refuse is answered with AWS's own error code, in the JSON protocol botocore speaks.
+
+The rules, from the services' own documentation:
+- SQS "Amazon SQS message quotas": a body and String attribute values hold only the XML characters
+  #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF; a body has at least one
+  character; at most 10 message attributes; body plus every attribute's name, data type and value
+  must fit the queue's MaximumMessageSize.
+- SQS "SendMessage", "MessageAttributeValue": attribute names are at most 256 of A-Z a-z 0-9 _ - .,
+  never start with "AWS." or "Amazon.", never start or end with "." nor hold "..".
+- SQS "ChangeMessageVisibility": 0 to 43,200 seconds.
+
+Two switches serve tests: `faults` break one operation on purpose (an error answer, or a hang), and
+`time_scale` runs SQS visibility on a faster clock, so an hour of back-off takes 30 s at 120.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import urllib3
+
+# Everything SQS refuses in a body or a String attribute value (the complement of its allowed set).
+SQS_ILLEGAL_CHARACTER = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+SQS_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+SQS_MAX_ATTRIBUTES = 10
+SQS_MAX_VISIBILITY_SECONDS = 43_200
+SQS_DEFAULT_MAXIMUM_MESSAGE_SIZE = 262_144
+_ALLOWED = "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
+
+
+class Refused(Exception):
+    """What AWS would answer instead of doing the request."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class AwsFault:
+    """A misbehaviour for the next `times` calls of one operation, e.g. target "DynamoDB_20120810.UpdateItem".
+
+    - `code`: answer this AWS error (HTTP `status`) without forwarding the call;
+    - `hang_seconds`: sit on the call this long first (a hanging service; the client's read timeout
+      fires before the answer comes), then answer `code` or forward it.
+    """
+
+    target: str
+    code: str | None = None
+    status: int = 400
+    times: int = 1
+    hang_seconds: float = 0.0
+    message: str = "fault injected by the local stack"
+
+
+class StrictAws:
+    """Listens on 127.0.0.1 (a free port) and forwards to moto at `moto_endpoint` what AWS would accept."""
+
+    def __init__(self, moto_endpoint: str) -> None:
+        self.moto_endpoint = moto_endpoint.rstrip("/")
+        self.time_scale = 1.0  # > 1: SQS visibility delays pass that many times faster
+        self.refused: list[tuple[str, str]] = []  # (target, error code) of every call refused
+        self._faults: list[AwsFault] = []
+        self._lock = threading.Lock()
+        self._sizes: dict[str, int] = {}  # queue URL -> MaximumMessageSize
+        self._pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
+        self._moto = boto3.client(
+            "sqs",
+            endpoint_url=self.moto_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 (moto's, not a secret)
+        )
+        front = self
+
+        class Handler(_FrontHandler):
+            owner = front
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def inject(self, fault: AwsFault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._sizes.clear()
+            self.refused.clear()
+            self.time_scale = 1.0
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- what a call turns into -------------------------------------------------------------------
+    def take_fault(self, target: str) -> AwsFault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.target == target and fault.times > 0:
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def check(self, target: str, document: Any) -> Any:
+        """Raise Refused for what AWS refuses; return the request to forward (rewritten for time_scale)."""
+        if not isinstance(document, dict):
+            return document
+        if target == "AmazonSQS.SendMessage":
+            self._check_message(document, self.maximum_message_size(document.get("QueueUrl")))
+        elif target == "AmazonSQS.SendMessageBatch":
+            limit = self.maximum_message_size(document.get("QueueUrl"))
+            for entry in document.get("Entries") or []:
+                self._check_message(entry, limit)
+        elif target == "AmazonSQS.ChangeMessageVisibility":
+            document["VisibilityTimeout"] = self._visibility(document.get("VisibilityTimeout"))
+        elif target == "AmazonSQS.ChangeMessageVisibilityBatch":
+            for entry in document.get("Entries") or []:
+                entry["VisibilityTimeout"] = self._visibility(entry.get("VisibilityTimeout"))
+        elif target in ("AmazonSQS.SetQueueAttributes", "AmazonSQS.DeleteQueue", "AmazonSQS.CreateQueue"):
+            with self._lock:
+                self._sizes.clear()
+        return document
+
+    def maximum_message_size(self, queue_url: object) -> int:
+        if not isinstance(queue_url, str):
+            return SQS_DEFAULT_MAXIMUM_MESSAGE_SIZE
+        with self._lock:
+            known = self._sizes.get(queue_url)
+        if known is not None:
+            return known
+        try:
+            attributes = self._moto.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["MaximumMessageSize"])
+            size = int(attributes["Attributes"]["MaximumMessageSize"])
+        except Exception:  # an unknown queue: moto answers the forwarded call with its own error
+            return SQS_DEFAULT_MAXIMUM_MESSAGE_SIZE
+        with self._lock:
+            self._sizes[queue_url] = size
+        return size
+
+    def _check_message(self, message: dict[str, Any], limit: int) -> None:
+        body = message.get("MessageBody")
+        if not isinstance(body, str) or body == "":
+            raise Refused("MissingParameter", "The request must contain the parameter MessageBody.")
+        illegal = SQS_ILLEGAL_CHARACTER.search(body)
+        if illegal:
+            raise Refused(
+                "InvalidMessageContents",
+                f"Invalid binary character '#x{ord(illegal.group()):X}' was found in the message body, "
+                f"the set of allowed characters is {_ALLOWED}",
+            )
+        attributes = message.get("MessageAttributes") or {}
+        if len(attributes) > SQS_MAX_ATTRIBUTES:
+            raise Refused(
+                "InvalidParameterValue",
+                f"Number of message attributes [{len(attributes)}] exceeds the allowed maximum [{SQS_MAX_ATTRIBUTES}].",
+            )
+        size = len(body.encode("utf-8", "surrogatepass"))
+        for name, value in attributes.items():
+            _check_attribute_name(name)
+            data_type = str(value.get("DataType", ""))
+            text = value.get("StringValue")
+            if isinstance(text, str):
+                bad = SQS_ILLEGAL_CHARACTER.search(text)
+                if bad:
+                    raise Refused(
+                        "InvalidParameterValue",
+                        f"Message (user) attribute '{name}' value contains invalid binary character "
+                        f"'#x{ord(bad.group()):X}'. You must use only the following supported characters: {_ALLOWED}.",
+                    )
+                if text == "":
+                    raise Refused(
+                        "InvalidParameterValue",
+                        f"Message (user) attribute '{name}' must contain a non-empty value of type '{data_type}'.",
+                    )
+                size += len(text.encode("utf-8", "surrogatepass"))
+            elif isinstance(value.get("BinaryValue"), str):
+                size += len(value["BinaryValue"]) * 3 // 4  # base64 in the JSON protocol
+            size += len(name.encode()) + len(data_type.encode())
+        if size > limit:
+            raise Refused(
+                "InvalidParameterValue",
+                f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.",
+            )
+
+    def _visibility(self, value: object) -> object:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return value
+        if not 0 <= value <= SQS_MAX_VISIBILITY_SECONDS:
+            raise Refused(
+                "InvalidParameterValue",
+                f"Value {value} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and "
+                f"{SQS_MAX_VISIBILITY_SECONDS}.",
+            )
+        return int(value // self.time_scale) if self.time_scale > 1 else value
+
+    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> urllib3.BaseHTTPResponse:
+        kept = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
+        return self._pool.request(
+            method,
+            f"{self.moto_endpoint}{path}",
+            body=body or None,
+            headers=kept,
+            redirect=False,
+            preload_content=True,
+            decode_content=False,
+        )
+
+
+def _check_attribute_name(name: str) -> None:
+    reserved = name.lower().startswith(("aws.", "amazon."))
+    if not SQS_ATTRIBUTE_NAME.match(name) or reserved or name.startswith(".") or name.endswith(".") or ".." in name:
+        raise Refused("InvalidParameterValue", f"Message (user) attribute name '{name}' is invalid.")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 128  # a batch's worth of clients connecting at once
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up on a hanging call is the point of that fault
+
+
+class _FrontHandler(BaseHTTPRequestHandler):
+    owner: StrictAws
+    protocol_version = "HTTP/1.1"  # botocore keeps its connections open
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        front = self.owner
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        target = self.headers.get("X-Amz-Target", "")
+        if self.path.startswith("/moto-api/reset"):
+            front.reset()
+        try:
+            fault = front.take_fault(target) if target else None
+            if fault is not None:
+                time.sleep(fault.hang_seconds)
+                if fault.code is not None:
+                    raise Refused(fault.code, fault.message, fault.status)
+            if target.startswith("AmazonSQS.") and body:
+                document = front.check(target, json.loads(body))
+                body = json.dumps(document).encode()
+        except Refused as refusal:
+            with front._lock:
+                front.refused.append((target, refusal.code))
+            self._refuse(target, refusal)
+            return
+        answer = front.forward(self.command, self.path, dict(self.headers.items()), body)
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.data)
+
+    def _refuse(self, target: str, refusal: Refused) -> None:
+        service = {
+            "AmazonSQS": "com.amazonaws.sqs",
+            "DynamoDB_20120810": "com.amazonaws.dynamodb.v20120810",
+            "secretsmanager": "com.amazonaws.secretsmanager",
+        }.get(target.split(".")[0], "com.amazonaws")
+        payload = json.dumps({"__type": f"{service}#{refusal.code}", "message": refusal.message}).encode()
+        self.send_response(refusal.status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("X-Amzn-Errortype", f"{service}#{refusal.code}")
+        self.send_header("x-amzn-query-error", f"{refusal.code};Sender")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)

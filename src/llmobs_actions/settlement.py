@@ -1,0 +1,86 @@
+"""Settlement: how a message ends - done, in the dead-letter queue with its reason, or back in its queue until
+its next try. Every ending goes through here, so that each is decided, logged and reported in one place."""
+
+from __future__ import annotations
+
+import time
+
+from llmobs_actions.actions import ActionResult
+from llmobs_actions.failures import Backoff, Disposition, Failure, dead_letter_attributes
+from llmobs_actions.messages import InboundMessage
+from llmobs_actions.observability import logger
+from llmobs_actions.outcomes import Outcome, Status
+from llmobs_actions.queues import Queues
+
+# A retry is scheduled to come back at least this long before its queue's retention would delete it.
+EXPIRY_MARGIN_SECONDS = 300
+
+
+class Settlement:
+    def __init__(self, queues: Queues, backoff: Backoff) -> None:
+        self._queues = queues
+        self._backoff = backoff
+
+    def done(self, message: InboundMessage, action: str, result: ActionResult) -> Outcome:
+        return Outcome(message.message_id, Status.DONE, action, result.summary, details=result.details)
+
+    def failed(self, message: InboundMessage, action_name: str | None, failure: Failure) -> Outcome:
+        """Dead-letter what can never succeed, or what has no try left; give everything else its delay."""
+        if failure.disposition is Disposition.DEAD_LETTER:
+            return self._dead_letter(message, action_name, failure)
+        delay = self._backoff.delay(failure, message.receive_count)
+        exhausted, delay = self._retries_left(message, delay)
+        if exhausted is not None:
+            # SQS would move it to the DLQ on its next receive, without any reason: send it ourselves.
+            return self._dead_letter(message, action_name, failure, exhausted)
+        log_fields = _log_fields(failure)
+        if delay is not None and message.source_arn and message.receipt_handle:
+            try:
+                self._queues.delay(message.source_arn, message.receipt_handle, delay)
+                log_fields["retry_in_seconds"] = delay
+            except Exception:  # the queue's own visibility timeout still brings it back
+                logger.warning("could not set the retry delay", exc_info=True)
+        logger.warning("message will be retried", extra=log_fields)
+        return Outcome(message.message_id, Status.RETRY, action_name, failure.message, failure)
+
+    def _retries_left(self, message: InboundMessage, delay: int | None) -> tuple[str | None, int | None]:
+        """Why this was the message's last try (None if it was not), and its delay, ending before it expires."""
+        if not message.from_sqs or not message.source_arn:
+            return None, delay  # a direct invocation: Lambda's async retries and OnFailure take over
+        try:
+            facts = self._queues.facts(message.source_arn)
+        except Exception:  # without the redrive policy, SQS's own redrive remains the safety net
+            logger.warning("could not read the source queue's redrive policy", exc_info=True)
+            return None, delay
+        if facts.max_receive_count is not None and message.receive_count >= facts.max_receive_count:
+            return f"receive {message.receive_count} of maxReceiveCount {facts.max_receive_count} failed", delay
+        if facts.retention_seconds and message.sent_ms and delay is not None:
+            age = time.time() - message.sent_ms / 1000
+            left = int(facts.retention_seconds - age - EXPIRY_MARGIN_SECONDS)
+            if left < 1:
+                return f"the queue keeps messages {facts.retention_seconds} s: too little left for another try", None
+            delay = min(delay, left)
+        return None, delay
+
+    def _dead_letter(
+        self, message: InboundMessage, action_name: str | None, failure: Failure, exhausted: str | None = None
+    ) -> Outcome:
+        log_fields = _log_fields(failure) | ({"retries_exhausted": exhausted} if exhausted else {})
+        try:
+            dead_letter_id = self._queues.dead_letter(message.body, dead_letter_attributes(failure, message, exhausted))
+        except Exception:  # the message stays in its queue rather than being lost
+            logger.exception(
+                "could not send the message to the dead-letter queue; it will be retried", extra=log_fields
+            )
+            return Outcome(message.message_id, Status.RETRY, action_name, "dead-lettering failed", failure)
+        logger.error("message dead-lettered", extra=log_fields | {"dead_letter_message_id": dead_letter_id})
+        return Outcome(message.message_id, Status.DEAD_LETTERED, action_name, failure.message, failure)
+
+
+def _log_fields(failure: Failure) -> dict[str, object]:
+    return {
+        "error_class": failure.error_class.value,
+        "error_message": failure.message,
+        "http_status": failure.http_status,
+        "datadog_error": failure.datadog_error,
+    }

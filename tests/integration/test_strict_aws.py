@@ -1,0 +1,100 @@
+"""The local stack's AWS is as strict as AWS on the rules the function relies on (local/strict_aws.py).
+
+moto alone accepts each of these requests; the front refuses them with AWS's own error code, so a test
+that passes on the local stack cannot pass only because moto is lenient.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local.stack import LocalAws
+from tests.conftest import Aws
+
+
+def attributes(**values: str) -> dict[str, dict[str, str]]:
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
+
+
+def refusal(call: object) -> str:
+    with pytest.raises(ClientError) as raised:
+        call()  # type: ignore[operator]
+    return str(raised.value.response["Error"]["Code"])
+
+
+def test_a_control_character_in_a_body_is_refused_as_aws_does(aws: Aws, local_aws: LocalAws) -> None:
+    code = refusal(lambda: aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody='{"action":"\x01x"}'))
+    assert code == "InvalidMessageContents"
+    # moto on its own would have taken it
+    moto = boto3.client("sqs", endpoint_url=local_aws.front.moto_endpoint)
+    assert moto.send_message(QueueUrl=aws.dlq_url, MessageBody='{"action":"\x01x"}')["MessageId"]
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1f", "\ufffe", "\ud800"])
+def test_characters_outside_xml_are_refused_in_attribute_values(aws: Aws, character: str) -> None:
+    code = refusal(
+        lambda: aws.sqs.send_message(
+            QueueUrl=aws.dlq_url, MessageBody="ok", MessageAttributes=attributes(reason=f"bad {character} here")
+        )
+    )
+    assert code == "InvalidParameterValue"
+
+
+def test_tabs_newlines_and_astral_characters_are_accepted(aws: Aws) -> None:
+    text = "line one\n\tline two\r\n emoji \U0001f600 and \ue000"
+    aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=text, MessageAttributes=attributes(reason=text))
+    [message] = aws.dead_letters()
+    assert message["body"] == text
+    assert message["attributes"]["reason"] == text
+
+
+def test_body_plus_attributes_over_the_queue_limit_is_refused(aws: Aws) -> None:
+    limit = aws.values.maximum_message_size
+    body = "x" * (limit - 100)
+    aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=body)  # the body alone fits
+    code = refusal(
+        lambda: aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=body, MessageAttributes=attributes(r="y" * 100))
+    )
+    assert code == "InvalidParameterValue"
+
+
+def test_more_than_ten_attributes_and_reserved_names_are_refused(aws: Aws) -> None:
+    eleven = attributes(**{f"a{n}": "v" for n in range(11)})
+    assert refusal(lambda: aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody="b", MessageAttributes=eleven)) == (
+        "InvalidParameterValue"
+    )
+    for name in ("AWS.trace", "amazon.x", ".dot", "dot.", "a..b", "sp ace"):
+        code = refusal(
+            lambda name=name: aws.sqs.send_message(
+                QueueUrl=aws.dlq_url, MessageBody="b", MessageAttributes=attributes(**{name: "v"})
+            )
+        )
+        assert code == "InvalidParameterValue", name
+
+
+def test_an_empty_body_is_refused(aws: Aws) -> None:
+    assert refusal(lambda: aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody="")) == "MissingParameter"
+
+
+def test_a_visibility_over_twelve_hours_is_refused(aws: Aws) -> None:
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody="b")
+    [message] = aws.sqs.receive_message(QueueUrl=aws.queue_url)["Messages"]
+    code = refusal(
+        lambda: aws.sqs.change_message_visibility(
+            QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=43_201
+        )
+    )
+    assert code == "InvalidParameterValue"
+
+
+def test_a_time_scale_shortens_visibility_delays(aws: Aws, local_aws: LocalAws) -> None:
+    local_aws.front.time_scale = 60  # a minute passes in a second
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody="b")
+    [message] = aws.sqs.receive_message(QueueUrl=aws.queue_url)["Messages"]
+    aws.sqs.change_message_visibility(
+        QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=120
+    )
+    again = aws.sqs.receive_message(QueueUrl=aws.queue_url, WaitTimeSeconds=5).get("Messages", [])
+    assert [m["Body"] for m in again] == ["b"]  # back after 2 s, not 2 minutes
