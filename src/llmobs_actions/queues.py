@@ -47,6 +47,7 @@ class QueueFacts:
 
     max_receive_count: int | None = None  # from its RedrivePolicy; None: no redrive policy
     retention_seconds: int | None = None  # MessageRetentionPeriod
+    visibility_timeout_seconds: int | None = None  # when a failed message comes back unless told otherwise
 
 
 class Queues:
@@ -94,15 +95,18 @@ class Queues:
         )
 
     def facts(self, queue_arn: str) -> QueueFacts:
-        """The queue's redrive and retention, read once per execution environment."""
+        """The queue's redrive, retention and visibility timeout, read once per execution environment."""
         cached = self._facts.get(queue_arn)
         if cached is not None:
             return cached
-        attributes = self.client.get_queue_attributes(
-            QueueUrl=self.queue_url(queue_arn), AttributeNames=["RedrivePolicy", "MessageRetentionPeriod"]
-        ).get("Attributes", {})
+        names = ["RedrivePolicy", "MessageRetentionPeriod", "VisibilityTimeout"]
+        attributes = self.client.get_queue_attributes(QueueUrl=self.queue_url(queue_arn), AttributeNames=names).get(
+            "Attributes", {}
+        )
         facts = QueueFacts(
-            _max_receive_count(attributes.get("RedrivePolicy")), _int(attributes.get("MessageRetentionPeriod"))
+            _max_receive_count(attributes.get("RedrivePolicy")),
+            _int(attributes.get("MessageRetentionPeriod")),
+            _int(attributes.get("VisibilityTimeout")),
         )
         self._facts[queue_arn] = facts
         return facts

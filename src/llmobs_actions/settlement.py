@@ -54,12 +54,14 @@ class Settlement:
             return None, delay
         if facts.max_receive_count is not None and message.receive_count >= facts.max_receive_count:
             return f"receive {message.receive_count} of maxReceiveCount {facts.max_receive_count} failed", delay
-        if facts.retention_seconds and message.sent_ms and delay is not None:
+        back_in = delay if delay is not None else facts.visibility_timeout_seconds
+        if facts.retention_seconds and message.sent_ms and back_in is not None:
             age = time.time() - message.sent_ms / 1000
             left = int(facts.retention_seconds - age - EXPIRY_MARGIN_SECONDS)
             if left < 1:
                 return f"the queue keeps messages {facts.retention_seconds} s: too little left for another try", None
-            delay = min(delay, left)
+            if back_in > left:
+                return None, left  # sooner than the back-off wanted, but before the queue would delete it
         return None, delay
 
     def _dead_letter(

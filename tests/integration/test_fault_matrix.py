@@ -170,7 +170,11 @@ def test_keys_refused_for_good(aws: Aws, emulator: DatadogEmulator, poller: Poll
     sent = mixed_messages(aws)
     assert poller.run_until_empty(timeout_seconds=40)
     outcome = assert_conservation(aws, emulator, poller, sent)
-    assert outcome["by_redrive"] == {m for m, k in sent.items() if k != "invalid"}  # after maxReceiveCount
+    assert outcome["by_function"] == set(sent)  # the others on their last receive, with the reason
+    assert outcome["by_redrive"] == set()
+    refused = [d for d in aws.dead_letters() if d["attributes"]["error_class"] == "auth"]
+    assert len(refused) == len(sent) - 1
+    assert all("maxReceiveCount" in d["attributes"]["retries_exhausted"] for d in refused)
     assert emulator.datasets_named("matrix 0") == []
 
 

@@ -13,6 +13,7 @@ from llmobs_actions import handler
 from local.datadog_emulator import DatadogEmulator, Fault
 from local.poller import Poller, sqs_record
 from local.runtime_api import LambdaRuntime
+from local.strict_aws import AwsFault
 from tests.conftest import (
     DATASET_ID,
     EXPERIMENT_IDS,
@@ -165,10 +166,12 @@ def test_a_first_delete_of_an_unknown_experiment_is_still_rejected(
 def test_a_lambda_timeout_in_the_middle_of_a_clone_is_finished_once(
     aws: Aws, emulator: DatadogEmulator, function_env: None, tmp_path: Path
 ) -> None:
-    """The sandbox is killed while Datadog performs the clone; the retry, after the in-progress window
-    (the killed invocation's deadline), finds the dataset that clone made instead of cloning again."""
-    emulator.inject(Fault(delay_seconds=8, path_contains="/clone"))  # clones at once, answers too late
-    environment = {"DD_READ_TIMEOUT_SECONDS": "20", "MIN_REMAINING_TIME_MS": "500", "RETRY_BASE_DELAY_SECONDS": "0"}
+    """The sandbox is killed after Datadog performed the clone, before its idempotency record was completed
+    (DynamoDB hangs); the retry, after the in-progress window (the killed invocation's deadline), finds
+    the dataset that clone made instead of cloning again."""
+    assert aws.front is not None
+    aws.front.inject(AwsFault(target="DynamoDB_20120810.UpdateItem", hang_seconds=30))
+    environment = {"MIN_REMAINING_TIME_MS": "500", "RETRY_BASE_DELAY_SECONDS": "0"}
     with (tmp_path / "function.log").open("w") as log, LambdaRuntime(environment, 3, log=log) as runtime:
         poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, runtime.invoke, batch_size=1)
         message_id = send(aws, clone_action(name="interrupted"))
@@ -178,6 +181,23 @@ def test_a_lambda_timeout_in_the_middle_of_a_clone_is_finished_once(
     assert delivery.responses[-1] == "done"
     assert runtime.cold_starts == 2
     assert len(emulator.datasets_named("interrupted")) == 1
+    assert len(emulator.calls("POST", "/clone")) == 1
+
+
+def test_a_clone_answered_after_the_deadline_is_given_up_in_time_and_adopted_by_its_retry(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, tmp_path: Path
+) -> None:
+    """Datadog clones at once but answers 8 s later, past a 3 s Lambda: the function stops waiting before
+    its deadline (no sandbox killed), and the retry adopts the dataset instead of cloning again."""
+    emulator.inject(Fault(delay_seconds=8, path_contains="/clone"))
+    environment = {"DD_READ_TIMEOUT_SECONDS": "20", "MIN_REMAINING_TIME_MS": "500", "RETRY_BASE_DELAY_SECONDS": "0"}
+    with (tmp_path / "function.log").open("w") as log, LambdaRuntime(environment, 3, log=log) as runtime:
+        poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, runtime.invoke, batch_size=1)
+        message_id = send(aws, clone_action(name="answered late"))
+        assert poller.run_until_empty(timeout_seconds=40)
+    assert poller.deliveries[message_id].responses == ["retry", "done"]
+    assert runtime.cold_starts == 1
+    assert len(emulator.datasets_named("answered late")) == 1
     assert len(emulator.calls("POST", "/clone")) == 1
 
 

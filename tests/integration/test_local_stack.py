@@ -89,16 +89,20 @@ def test_a_passing_outage_is_retried_and_the_clone_done_once(
     assert aws.dead_letters() == []
 
 
-def test_an_outage_that_never_ends_dead_letters_after_exactly_max_receive_count(
+def test_an_outage_that_never_ends_dead_letters_on_the_last_receive_with_its_reason(
     aws: Aws, emulator: DatadogEmulator, poller: Poller
 ) -> None:
     emulator.inject(Fault(status=500, times=1000, path_contains="/clone"))
     message_id = send(aws, clone_action(name="never"))
     assert poller.run_until_empty(timeout_seconds=40)
     assert poller.deliveries[message_id].receives == aws.values.max_receive_count
+    # dead-lettered by the function on its last receive, not moved by SQS without a word
     [dead] = aws.dead_letters()
-    assert dead["id"] == message_id  # moved by SQS's redrive, the original message
     assert json.loads(dead["body"])["name"] == "never"
+    reason = dead["attributes"]
+    assert (reason["source_message_id"], reason["error_class"], reason["http_status"]) == (message_id, "transient", "500")
+    assert reason["retries_exhausted"] == f"receive 5 of maxReceiveCount {aws.values.max_receive_count} failed"
+    assert reason["receive_count"] == str(aws.values.max_receive_count)
 
 
 def test_a_throttled_message_waits_in_its_queue_for_a_distant_reset_then_succeeds(

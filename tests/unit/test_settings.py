@@ -13,7 +13,11 @@ def test_defaults() -> None:
     settings = Settings.from_environ(REQUIRED)
     assert settings.datadog_base_url == "https://api.datadoghq.com"
     assert (settings.max_workers, settings.delete_chunk_size, settings.max_experiment_ids) == (10, 100, 1000)
-    assert settings.call_budget_ms == int((3.05 + 15) * 1000) + 1000
+    # a call starts with time for the connect, a 2 s answer and 1 s to settle the message...
+    assert settings.call_budget_ms == int((3.05 + 2 + 1) * 1000)
+    # ...and waits for its answer as long as the read timeout, or as long as the deadline leaves
+    assert settings.read_timeout_for(remaining_ms=60_000) == 15.0
+    assert settings.read_timeout_for(remaining_ms=10_000) == pytest.approx(10 - 3.05 - 1)
 
 
 @pytest.mark.parametrize("site", DATADOG_SITES)
