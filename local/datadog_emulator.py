@@ -50,7 +50,8 @@ class Fault:
     - `status=N`: answer N (with Datadog's error body) without doing anything;
     - `drop=True`: close the connection without an answer, without doing anything;
     - `status=None` with `delay_seconds`: do the work, then answer late (a slow read: the client may
-      time out although the change happened).
+      time out although the change happened);
+    - `until` (a time.monotonic() instant): the fault lasts until then, however many calls it meets.
     """
 
     status: int | None = None
@@ -61,6 +62,7 @@ class Fault:
     delay_seconds: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     rate_limit_headers: bool = True  # False: answer without any X-RateLimit-* header
+    until: float | None = None
 
 
 @dataclass
@@ -252,6 +254,14 @@ class DatadogEmulator:
             for name in [family] if family else [*RATE_LIMIT_FAMILIES, SHARED_RATE_LIMIT]:
                 self.rate_limits[name] = (requests, period)
 
+    def outage(self, seconds: float, status: int = 503) -> None:
+        """Every call answers `status` for the next `seconds`: a Datadog incident."""
+        self.inject(Fault(status=status, until=time.monotonic() + seconds))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def inject(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
@@ -273,11 +283,14 @@ class DatadogEmulator:
     # -- request handling ----------------------------------------------------------------------
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
+            now = time.monotonic()
+            self._faults = [f for f in self._faults if f.until is None or f.until > now]
             for fault in self._faults:
-                if fault.times > 0 and fault.path_contains in path and fault.method in (None, method):
-                    fault.times -= 1
-                    if fault.times == 0:
-                        self._faults.remove(fault)
+                if fault.path_contains in path and fault.method in (None, method):
+                    if fault.until is None:
+                        fault.times -= 1
+                        if fault.times == 0:
+                            self._faults.remove(fault)
                     return fault
             return None
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import boto3
 import urllib3
+from botocore.config import Config
 
 # Everything SQS refuses in a body or a String attribute value (the complement of its allowed set).
 SQS_ILLEGAL_CHARACTER = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -81,6 +82,7 @@ class StrictAws:
         self._pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
         self._moto = boto3.client(
             "sqs",
+            config=Config(max_pool_connections=64),  # as many as the front's own threads
             endpoint_url=self.moto_endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",

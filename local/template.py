@@ -125,6 +125,7 @@ class StackValues:
     batch_size: int
     batching_window_seconds: int
     function_timeout_seconds: int
+    async_maximum_retry_attempts: int  # EventInvokeConfig: Lambda's retries of an asynchronous invocation
     event_bus_name: str
     event_pattern: dict[str, Any]
     rule_retry_policy: dict[str, Any]
@@ -161,6 +162,7 @@ def stack_values(stack_name: str = "llmobs-actions-dev", **parameters: str) -> S
         batch_size=int(source["BatchSize"]),
         batching_window_seconds=int(source["MaximumBatchingWindowInSeconds"]),
         function_timeout_seconds=int(function["Timeout"]),
+        async_maximum_retry_attempts=int(function["EventInvokeConfig"]["MaximumRetryAttempts"]),
         event_bus_name=rule["EventBusName"],
         event_pattern=rule["EventPattern"],
         rule_retry_policy=rule["Targets"][0]["RetryPolicy"],

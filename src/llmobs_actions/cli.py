@@ -8,11 +8,12 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmobs_actions.contract import InvalidAction, parse_action
-from llmobs_actions.messages import is_sqs_event, unwrap, unwrap_document
+from llmobs_actions.messages import is_failure_record, is_sqs_event, unwrap, unwrap_document
 
 QUEUE_URL_VARIABLE = "LLMOBS_ACTIONS_QUEUE_URL"
 DLQ_URL_VARIABLE = "LLMOBS_ACTIONS_DLQ_URL"
@@ -172,16 +173,46 @@ def _dlq_list(args: argparse.Namespace) -> int:
                 for n, h in enumerate(handles[start : start + 10])
             ],
         )
-    print(f"{'message id':36}  {'class':11}  {'http':4}  {'failed at':25}  reason")
+    print(f"{'message id':36}  {'origin':11}  {'class':16}  {'http':4}  {'failed at':25}  reason")
     for message in seen.values():
         reason = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+        letter = describe_dead_letter(message["Body"], reason)
         print(
-            f"{reason.get('source_message_id', message['MessageId'])[:36]:36}  "
-            f"{reason.get('error_class', 'redriven')[:11]:11}  {reason.get('http_status', '-'):4}  "
-            f"{reason.get('failed_at', '-')[:25]:25}  {reason.get('error_message', REDRIVEN)}"
+            f"{reason.get('source_message_id', message['MessageId'])[:36]:36}  {letter.origin:11}  "
+            f"{letter.error_class[:16]:16}  {reason.get('http_status', '-'):4}  "
+            f"{reason.get('failed_at', '-')[:25]:25}  {letter.reason}"
         )
     print(f"{len(seen)} message(s)")
     return 0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    origin: str  # who put it there: function, sqs, eventbridge, scheduler, lambda
+    error_class: str
+    reason: str
+
+
+def describe_dead_letter(body: str, attributes: dict[str, str]) -> DeadLetter:
+    """Who dead-lettered a message and why, from its attributes or, for a Lambda OnFailure record, its body."""
+    if "error_class" in attributes:
+        exhausted = attributes.get("retries_exhausted")
+        why = attributes.get("error_message", "") + (f" ({exhausted})" if exhausted else "")
+        return DeadLetter("function", attributes["error_class"], why)
+    if "ERROR_CODE" in attributes:  # EventBridge or Scheduler could not deliver to the queue
+        origin = "scheduler" if "SCHEDULE_ARN" in attributes else "eventbridge"
+        source = attributes.get("SCHEDULE_ARN") or attributes.get("RULE_ARN", "")
+        return DeadLetter(origin, attributes["ERROR_CODE"], f"{attributes.get('ERROR_MESSAGE', '')} ({source})")
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if is_failure_record(document):  # an asynchronous invocation that failed for good
+        condition = str(document["requestContext"].get("condition", "unknown"))
+        error = document.get("responsePayload")
+        error = error if isinstance(error, dict) else {}
+        return DeadLetter("lambda", condition, f"{error.get('errorType', '')}: {error.get('errorMessage', '')}")
+    return DeadLetter("sqs", "redriven", REDRIVEN)
 
 
 def _dlq_redrive(args: argparse.Namespace) -> int:

@@ -36,13 +36,15 @@ def processor() -> Processor:
     )
     runner = ActionRunner(
         datadog,
-        KeyStore(settings.secret_id, settings.secret_max_age_seconds),
+        KeyStore(settings.secret_id, settings.secret_max_age_seconds, max_connections=settings.max_workers),
         settings.delete_chunk_size,
         settings.max_throttle_wait_seconds,
     )
     idempotency = None
     if settings.idempotency_table:
-        idempotency = Idempotency(settings.idempotency_table, settings.idempotency_expiry_seconds)
+        idempotency = Idempotency(
+            settings.idempotency_table, settings.idempotency_expiry_seconds, max_connections=settings.max_workers
+        )
     else:
         logger.warning("IDEMPOTENCY_TABLE is not set: idempotency is OFF, a redelivered message can act twice")
     queues = Queues(settings.dead_letter_queue_url, max_connections=settings.max_workers)

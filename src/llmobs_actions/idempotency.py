@@ -20,7 +20,7 @@ KEY_PREFIX = "llmobs-actions.v1"
 
 
 class Idempotency:
-    def __init__(self, table_name: str, expires_after_seconds: int) -> None:
+    def __init__(self, table_name: str, expires_after_seconds: int, max_connections: int = 10) -> None:
         # Imported here, at the first invocation: they pull in boto3, which the import of the handler
         # (the cold start every invocation pays for) does not need.
         from aws_lambda_powertools.utilities.idempotency import (
@@ -42,7 +42,12 @@ class Idempotency:
         # One persistence layer per decorated function: Powertools keeps the first configuration it sees.
         layer = DynamoDBPersistenceLayer(
             table_name=table_name,
-            boto_config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}),
+            boto_config=Config(
+                connect_timeout=2,
+                read_timeout=5,
+                retries={"max_attempts": 2, "mode": "standard"},
+                max_pool_connections=max_connections,  # every record of a batch writes at once
+            ),
         )
         self._once = idempotent_function(
             data_keyword_argument="request", persistence_store=layer, config=self._config, key_prefix=KEY_PREFIX

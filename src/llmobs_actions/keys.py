@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from llmobs_actions.datadog import DatadogKeys
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
 _KEY_NAMES = {"api_key": ("api_key", "DD_API_KEY"), "app_key": ("app_key", "DD_APP_KEY")}
 # Secrets Manager errors that no retry will cure: the operator must fix the secret.
 _MISCONFIGURATION_CODES = frozenset({"ResourceNotFoundException", "InvalidRequestException", "DecryptionFailure"})
+# After a failed fetch, the records waiting for the keys fail with it for this long instead of each
+# trying again in turn under the lock: a hanging Secrets Manager costs a batch one fetch, not ten.
+FAILURE_MEMORY_SECONDS = 5.0
 
 
 class SecretMisconfiguredError(Exception):
@@ -24,12 +28,16 @@ class SecretUnavailableError(Exception):
 
 
 class KeyStore:
-    def __init__(self, secret_id: str, max_age_seconds: int, provider: SecretsProvider | None = None) -> None:
+    def __init__(
+        self, secret_id: str, max_age_seconds: int, provider: SecretsProvider | None = None, max_connections: int = 10
+    ) -> None:
         self._secret_id = secret_id
         self._max_age = max_age_seconds
         self._provider = provider
+        self._max_connections = max_connections
         self._lock = threading.Lock()
         self._last: DatadogKeys | None = None
+        self._failed: tuple[float, Exception] | None = None  # when the last fetch failed, and how
 
     def current(self) -> DatadogKeys:
         with self._lock:  # one fetch at cold start even when a whole batch asks at once
@@ -45,12 +53,33 @@ class KeyStore:
             return self._last
 
     def _fetch(self, *, force: bool) -> DatadogKeys:
+        if self._failed is not None and time.monotonic() - self._failed[0] < FAILURE_MEMORY_SECONDS:
+            failure = self._failed[1]
+            raise type(failure)(*failure.args)  # the same failure, without waiting for it again
+        try:
+            keys = self._read(force=force)
+        except (SecretMisconfiguredError, SecretUnavailableError) as error:
+            self._failed = (time.monotonic(), error)
+            raise
+        self._failed = None
+        return keys
+
+    def _read(self, *, force: bool) -> DatadogKeys:
         # Imported at the first fetch, not with the handler: Parameters pulls in boto3.
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
         if self._provider is None:
-            self._provider = SecretsProvider()
+            from botocore.config import Config
+
+            # Secrets Manager answers in milliseconds; a hanging one must fail well inside the Lambda's time.
+            config = Config(
+                connect_timeout=2,
+                read_timeout=3,
+                retries={"max_attempts": 2, "mode": "standard"},
+                max_pool_connections=self._max_connections,
+            )
+            self._provider = SecretsProvider(boto_config=config)
         try:
             value = self._provider.get(self._secret_id, max_age=self._max_age, transform="json", force_fetch=force)
         except TransformParameterError:

@@ -28,11 +28,24 @@ class InboundMessage:
 
 @dataclass(frozen=True)
 class Payload:
-    """The action-shaped part of a message, plus what its EventBridge envelope said (if it had one)."""
+    """The action-shaped part of a message, plus what its envelopes said: the EventBridge event's id and
+    time, and, for an event that comes back inside a Lambda OnFailure record, that record's condition."""
 
     action: object
     event_id: str | None = None
     event_time: str | None = None
+    failure_condition: str | None = None  # "RetriesExhausted", "EventAgeExceeded", ...
+    failure_recorded_at: str | None = None  # the record's timestamp
+
+
+def is_failure_record(document: object) -> bool:
+    """A record Lambda sends to an OnFailure destination after an asynchronous invocation failed for good."""
+    return (
+        isinstance(document, Mapping)
+        and "requestPayload" in document
+        and isinstance(document.get("requestContext"), Mapping)
+        and "responseContext" in document
+    )
 
 
 def is_sqs_event(event: object) -> bool:
@@ -76,6 +89,20 @@ def unwrap(body: str) -> Payload:
 
 
 def unwrap_document(document: object) -> Payload:
+    """The action in an action, an EventBridge event, or a Lambda OnFailure record of either."""
+    if is_failure_record(document):
+        assert isinstance(document, Mapping)
+        # The original event, processed exactly as it would have been: same action, same idempotency key.
+        inner = unwrap_document(document["requestPayload"])
+        context, recorded_at = document["requestContext"], document.get("timestamp")
+        condition = context.get("condition")
+        return Payload(
+            action=inner.action,
+            event_id=inner.event_id,
+            event_time=inner.event_time,
+            failure_condition=condition if isinstance(condition, str) else "unknown",
+            failure_recorded_at=recorded_at if isinstance(recorded_at, str) else None,
+        )
     if isinstance(document, Mapping) and "detail" in document and "detail-type" in document:
         event_id, event_time = document.get("id"), document.get("time")
         return Payload(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,6 +30,8 @@ from llmobs_actions.settings import Settings
 from llmobs_actions.settlement import Settlement
 
 RemainingMillis = Callable[[], int]
+# Lambda keeps retrying an asynchronous event for at most six hours (MaximumEventAgeInSeconds).
+MAX_ASYNC_EVENT_AGE = timedelta(hours=6)
 
 
 class Processor:
@@ -106,6 +108,20 @@ class Processor:
             return settings.read_timeout_for(remaining_ms())
 
         event_time = parse_timestamp(payload.event_time)
+        if payload.failure_condition is not None:
+            # Lambda's asynchronous tries came before this one: they ran at most its longest event age
+            # before the record was made, and the event's own time, if it has one, says when they began.
+            recorded = parse_timestamp(payload.failure_recorded_at)
+            logger.info(
+                "replaying the event of a Lambda OnFailure record", extra={"condition": payload.failure_condition}
+            )
+            return Attempt(
+                has_time=has_time,
+                read_timeout=read_timeout,
+                may_have_run_before=True,
+                first_try_at=event_time or (recorded - MAX_ASYNC_EVENT_AGE if recorded else None),
+                event_time=event_time or recorded,  # not the redrive's: days may have passed
+            )
         if message.from_sqs:
             first, sent = message.first_received_ms, message.sent_ms
             return Attempt(

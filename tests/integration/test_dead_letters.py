@@ -14,9 +14,7 @@ def send(aws: Aws, body: str) -> str:
     return str(aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=body)["MessageId"])
 
 
-def test_a_control_character_in_the_action_tag_still_reaches_the_dlq_with_its_reason(
-    aws: Aws, poller: Poller
-) -> None:
+def test_a_control_character_in_the_action_tag_still_reaches_the_dlq_with_its_reason(aws: Aws, poller: Poller) -> None:
     # GIVEN a body that is legal for SQS (JSON escapes the character) whose action tag is a control character
     body = json.dumps({"action": "\u0001x", "experiment_ids": ["e1"]})
     message_id = send(aws, body)

@@ -100,7 +100,11 @@ def test_an_outage_that_never_ends_dead_letters_on_the_last_receive_with_its_rea
     [dead] = aws.dead_letters()
     assert json.loads(dead["body"])["name"] == "never"
     reason = dead["attributes"]
-    assert (reason["source_message_id"], reason["error_class"], reason["http_status"]) == (message_id, "transient", "500")
+    assert (reason["source_message_id"], reason["error_class"], reason["http_status"]) == (
+        message_id,
+        "transient",
+        "500",
+    )
     assert reason["retries_exhausted"] == f"receive 5 of maxReceiveCount {aws.values.max_receive_count} failed"
     assert reason["receive_count"] == str(aws.values.max_receive_count)
 
