@@ -162,6 +162,8 @@ class DatadogEmulator:
         self.datasets: dict[str, Dataset] = {}
         self.experiments: dict[str, Experiment] = {}
         self.in_flight = 0
+        # Run one each time a page of experiments has been listed: the list changing while a client pages it.
+        self.after_listing_experiments: list[Callable[[], None]] = []
         self.max_in_flight = 0  # the most requests it was serving at one moment
         self._faults: list[Fault] = []
         self._windows: dict[str, tuple[int, int]] = {}  # limit name -> (window start, requests in it)
@@ -407,7 +409,10 @@ class DatadogEmulator:
             and (not ids or e.id in ids)
             and name in (None, e.name)
         ]
-        return _page([e.resource() for e in items], query, default_limit=5000)
+        answer = _page([e.resource() for e in items], query, default_limit=5000)
+        if self.after_listing_experiments:
+            self.after_listing_experiments.pop(0)()
+        return answer
 
     def _list_projects(self, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
         name, wanted_id = _first(query, "filter[name]"), _first(query, "filter[id]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol, TypeVar
 
-from llmobs_actions.contract import AnyAction, CloneDataset, DeleteExperiments, PruneExperiments
+from llmobs_actions.contract import AnyAction, CloneDataset, DeleteExperiments, PruneExperiments, is_safe_id
 from llmobs_actions.datadog import (
     ClonedDataset,
     DatadogHTTPError,
@@ -22,9 +23,12 @@ from llmobs_actions.datadog import (
 from llmobs_actions.failures import AUTH_STATUSES, AuthRejectedError, OutOfTimeError, PruneRefusedError
 from llmobs_actions.messages import parse_timestamp
 from llmobs_actions.observability import logger
+from llmobs_actions.settings import EXPERIMENT_IDS_CEILING
 from llmobs_actions.templates import render
 
 T = TypeVar("T")
+# Log lines name at most this many ids (and say how many there were): a line must stay readable and small.
+LOGGED_IDS = 100
 # One Datadog call, given the keys and how long it may wait for its answer.
 DatadogCall = Callable[[DatadogKeys, float | None], T]
 # The Datadog operation each action starts with: its rate limit decides whether the action can start.
@@ -100,12 +104,18 @@ class ActionResult:
 
 class ActionRunner:
     def __init__(
-        self, datadog: DatadogApi, keys: KeySource, delete_chunk_size: int, max_throttle_wait_seconds: float = 0
+        self,
+        datadog: DatadogApi,
+        keys: KeySource,
+        delete_chunk_size: int,
+        max_throttle_wait_seconds: float = 0,
+        max_experiment_ids: int = EXPERIMENT_IDS_CEILING,
     ) -> None:
         self._datadog = datadog
         self._keys = keys
         self._chunk = delete_chunk_size
         self._max_wait = max_throttle_wait_seconds
+        self._max_ids = max_experiment_ids  # the most experiments one message may delete, prunes included
 
     def throttled_for(self, action: AnyAction) -> float | None:
         """Seconds before Datadog takes the action's first call, when that call's rate limit is used up."""
@@ -188,41 +198,67 @@ class ActionRunner:
         """Select with the list endpoint (every page), refuse past the cap, then delete like delete_experiments."""
         now = attempt.event_time or datetime.now(UTC)
         cutoff = now - timedelta(days=action.older_than_days) if action.older_than_days is not None else None
-        matching: list[ExperimentSummary] = []
+        seen: set[str] = set()
+        dated: list[tuple[datetime, str]] = []
+        undated: list[str] = []
+        refused_ids = 0
         cursor: str | None = None
         while True:
             page, cursor = self._call(attempt, partial(self._list_page, action, cursor))
             for experiment in page:
+                if experiment.id in seen:
+                    continue  # listed again on a later page while the list changed
+                seen.add(experiment.id)
+                if not is_safe_id(experiment.id):
+                    refused_ids += 1
+                    logger.warning("skipped an experiment id the contract refuses", extra={"id": experiment.id[:200]})
+                    continue
                 created = parse_timestamp(experiment.created_at)
                 if action.name_prefix is not None and not experiment.name.startswith(action.name_prefix):
                     continue
                 if cutoff is not None and (created is None or created >= cutoff):
                     continue  # an experiment whose age is unknown is never old enough
-                matching.append(experiment)
+                if created is None:
+                    undated.append(experiment.id)
+                else:
+                    dated.append((created, experiment.id))
             if cursor is None:
                 break
-        matching.sort(key=lambda e: e.created_at or "", reverse=True)
-        doomed = [e.id for e in matching[action.keep_newest :]]
-        summary = {
-            "matching": len(matching),
-            "kept_newest": min(action.keep_newest, len(matching)),
+        dated.sort(reverse=True)  # newest first, by the parsed time (offsets and precisions differ)
+        doomed = [experiment_id for _, experiment_id in dated[action.keep_newest :]]
+        if action.keep_newest == 0:
+            doomed += undated  # selected by name alone; with keep_newest they cannot be ranked, so they stay
+        summary: dict[str, object] = {
+            "matching": len(dated) + len(undated),
+            "kept_newest": min(action.keep_newest, len(dated)),
+            "kept_unknown_age": len(undated) if action.keep_newest else 0,
+            "skipped_unsafe_ids": refused_ids,
             "to_delete": len(doomed),
             "dry_run": action.dry_run,
         }
-        if len(doomed) > action.max_deletions:
-            raise PruneRefusedError(
-                f"the selector matches {len(doomed)} experiments to delete, more than max_deletions "
-                f"({action.max_deletions}); nothing was deleted"
-            )
+        self._refuse_past_the_cap(len(doomed), action.max_deletions)
+        log_ids = {"experiment_ids": doomed[:LOGGED_IDS], "experiment_ids_listed": min(len(doomed), LOGGED_IDS)}
         if action.dry_run or not doomed:
-            logger.info("prune summary", extra=summary | {"experiment_ids": doomed, "deleted": 0})
+            logger.info("prune summary", extra=summary | log_ids | {"deleted": 0})
             return ActionResult(
                 f"would delete {len(doomed)} experiment(s)" if action.dry_run else "nothing to prune",
-                summary | {"experiment_ids": doomed},
+                summary | {"experiment_ids_sha256": ids_digest(doomed)},
             )
         deleted = self._delete(DeleteExperiments(action="delete_experiments", experiment_ids=doomed), attempt)
-        logger.info("prune summary", extra=summary | {"deleted": deleted.details.get("deleted")})
+        logger.info("prune summary", extra=summary | log_ids | {"deleted": deleted.details.get("deleted")})
         return ActionResult(f"pruned {len(doomed)} experiment(s)", summary | deleted.details)
+
+    def _refuse_past_the_cap(self, count: int, max_deletions: int) -> None:
+        if count > max_deletions:
+            raise PruneRefusedError(
+                f"the selector matches {count} experiments to delete, more than max_deletions "
+                f"({max_deletions}); nothing was deleted"
+            )
+        if count > self._max_ids:
+            raise PruneRefusedError(
+                f"the selector matches {count} experiments to delete, more than this deployment deletes "
+                f"for one message (MAX_EXPERIMENT_IDS {self._max_ids}); nothing was deleted"
+            )
 
     def _list_page(
         self, action: PruneExperiments, cursor: str | None, keys: DatadogKeys, timeout: float | None
@@ -232,7 +268,9 @@ class ActionRunner:
     def _delete(self, action: DeleteExperiments, attempt: Attempt) -> ActionResult:
         ids = action.experiment_ids
         if action.dry_run:
-            logger.info("dry run: would delete experiments", extra={"experiment_ids": ids})
+            logger.info(
+                "dry run: would delete experiments", extra={"count": len(ids), "experiment_ids": ids[:LOGGED_IDS]}
+            )
             return ActionResult(f"dry run: would delete {len(ids)} experiment(s)", {"dry_run": True})
         chunks = [ids[start : start + self._chunk] for start in range(0, len(ids), self._chunk)]
         gone: list[str] = []
@@ -246,10 +284,17 @@ class ActionRunner:
                 # soft-deleted: delete one by one; an id refused alone is gone already.
                 gone += self._delete_one_by_one(chunk, attempt)
             logger.debug("chunk deleted", extra={"chunk": number, "chunks": len(chunks), "size": len(chunk)})
-        logger.info("experiments deleted", extra={"deleted": len(ids) - len(gone), "already_gone": gone})
-        details: dict[str, object] = {"deleted": len(ids) - len(gone), "experiment_ids": ids}
-        if gone:
-            details["already_gone"] = gone
+        logger.info(
+            "experiments deleted",
+            extra={"deleted": len(ids) - len(gone), "already_gone": len(gone), "already_gone_ids": gone[:LOGGED_IDS]},
+        )
+        # Counts and a digest, never the ids: the stored result must stay small whatever the number of ids
+        # (a DynamoDB item holds at most 400 KB; 10,000 ids alone are about 380 KB).
+        details: dict[str, object] = {
+            "deleted": len(ids) - len(gone),
+            "already_gone": len(gone),
+            "experiment_ids_sha256": ids_digest(ids),
+        }
         return ActionResult(f"deleted {len(ids) - len(gone)} experiment(s)", details)
 
     def _delete_one_by_one(self, chunk: list[str], attempt: Attempt) -> list[str]:
@@ -305,3 +350,8 @@ class ActionRunner:
             if error.status in AUTH_STATUSES:
                 raise AuthRejectedError(error.status, error.detail) from None
             raise
+
+
+def ids_digest(ids: list[str]) -> str:
+    """A short fingerprint of a set of ids, to tell two results apart without storing the ids."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,6 +41,38 @@ SafeId = Annotated[
         description="A Datadog id: 1-128 letters, digits, '-' or '_' (UUIDs qualify).",
     ),
 ]
+_SAFE_ID = re.compile(SAFE_ID_PATTERN)
+# An ISO-8601 UTC or offset time, as EventBridge, Scheduler (<aws.scheduler.scheduled-time>) and Datadog write it.
+EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+
+
+def is_safe_id(value: str) -> bool:
+    """Whether `value` may go into a URL path as a Datadog id (what the contract accepts)."""
+    return _SAFE_ID.match(value) is not None
+
+
+class _Timed(BaseModel):
+    """An action whose result depends on a time: clone names, prune ages."""
+
+    event_time: str | None = Field(
+        default=None,
+        pattern=EVENT_TIME_PATTERN,
+        description=(
+            "The time the request is for, e.g. EventBridge Scheduler's <aws.scheduler.scheduled-time>: name "
+            "templates and older_than_days read it instead of the delivery's time, so every delivery of one "
+            "scheduled run behaves alike."
+        ),
+    )
+
+    @field_validator("event_time")
+    @classmethod
+    def _a_real_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{value!r} is not a date and time") from None
+        return value
 
 
 class _ActionBase(BaseModel):
@@ -54,7 +88,7 @@ class _ActionBase(BaseModel):
     dry_run: bool = Field(default=False, description="Validate and log what would be done; change nothing.")
 
 
-class CloneDataset(_ActionBase):
+class CloneDataset(_ActionBase, _Timed):
     """Copy a dataset's current records into a new dataset of the same project."""
 
     model_config = ConfigDict(title="clone_dataset")
@@ -120,7 +154,7 @@ class DeleteExperiments(_ActionBase):
         return ",".join(self.experiment_ids)
 
 
-class PruneExperiments(_ActionBase):
+class PruneExperiments(_ActionBase, _Timed):
     """Delete the experiments of a project (or of one of its datasets) that match a selector."""
 
     model_config = ConfigDict(title="prune_experiments")

@@ -66,7 +66,7 @@ class IdempotencyBusyError(Exception):
 
 
 class IdempotencyStoreError(Exception):
-    """The idempotency records cannot be read or written: the action was not performed."""
+    """The idempotency records cannot be read or written, before the action ran (or after it failed)."""
 
 
 class PruneRefusedError(Exception):

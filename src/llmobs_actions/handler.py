@@ -39,6 +39,7 @@ def processor() -> Processor:
         KeyStore(settings.secret_id, settings.secret_max_age_seconds, max_connections=settings.max_workers),
         settings.delete_chunk_size,
         settings.max_throttle_wait_seconds,
+        settings.max_experiment_ids,
     )
     idempotency = None
     if settings.idempotency_table:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from llmobs_actions.actions import ActionResult
 from llmobs_actions.contract import AnyAction
 from llmobs_actions.failures import IdempotencyBusyError, IdempotencyConflictError, IdempotencyStoreError
+from llmobs_actions.observability import logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
@@ -61,13 +62,26 @@ class Idempotency:
         """Perform the action unless one with the same key already completed; then return its stored result."""
         request = {"key": f"{action.action}:{key}", "fingerprint": fingerprint(action)}
         errors = self._errors
+        performed: list[ActionResult] = []
+
+        def perform_once() -> ActionResult:
+            performed.append(perform())
+            return performed[-1]
+
         try:
-            stored: dict[str, Any] = self._once(request=request, perform=perform)
+            stored: dict[str, Any] = self._once(request=request, perform=perform_once)
         except errors.IdempotencyValidationError:
             raise IdempotencyConflictError("idempotency key already used for a different request") from None
         except errors.IdempotencyAlreadyInProgressError:
             raise IdempotencyBusyError("the same idempotency key is being processed elsewhere") from None
         except (errors.IdempotencyPersistenceLayerError, errors.IdempotencyPersistenceConnectionError) as error:
+            if performed:
+                # The action ran; only its record could not be completed. Retrying would run it again.
+                logger.warning(
+                    "the action ran, but its idempotency record could not be completed",
+                    extra={"error": str(error)[:300]},
+                )
+                return ActionResult(performed[-1].summary, performed[-1].details | {"result_saved": False})
             raise IdempotencyStoreError(f"idempotency store unavailable: {str(error)[:300]}") from None
         details = dict(stored.get("details") or {})
         if stored.get("duplicate"):

@@ -78,7 +78,7 @@ class Processor:
             action = parse_action(payload.action, max_experiment_ids=self._settings.max_experiment_ids)
             key = action.idempotency_key or payload.event_id or message.message_id
             logger.thread_safe_append_keys(idempotency_key=key)
-            result = self._act(action, key, self._attempt(message, payload, remaining_ms))
+            result = self._act(action, key, self._attempt(message, payload, action, remaining_ms))
         except Exception as error:  # every failure, ours included, ends in the DLQ or back in the queue
             failure = classify(error)
             if failure.error_class is ErrorClass.INTERNAL:
@@ -98,7 +98,9 @@ class Processor:
             logger.info("duplicate suppressed: already done under this key", extra={"stored": result.details})
         return result
 
-    def _attempt(self, message: InboundMessage, payload: Payload, remaining_ms: RemainingMillis) -> Attempt:
+    def _attempt(
+        self, message: InboundMessage, payload: Payload, action: AnyAction, remaining_ms: RemainingMillis
+    ) -> Attempt:
         settings = self._settings
 
         def has_time(wait_seconds: float) -> bool:
@@ -107,7 +109,8 @@ class Processor:
         def read_timeout() -> float:
             return settings.read_timeout_for(remaining_ms())
 
-        event_time = parse_timestamp(payload.event_time)
+        # The time the request is for: the action's own (a Scheduler input), else its EventBridge event's.
+        event_time = parse_timestamp(getattr(action, "event_time", None) or payload.event_time)
         if payload.failure_condition is not None:
             # Lambda's asynchronous tries came before this one: they ran at most its longest event age
             # before the record was made, and the event's own time, if it has one, says when they began.

@@ -252,3 +252,44 @@ def test_conservation_with_duplicate_deliveries(aws: Aws, emulator: DatadogEmula
     for name in names:
         assert len(emulator.datasets_named(name)) == 1, f"{name} must be cloned exactly once"
     assert DATASET_ID in emulator.datasets
+
+
+def test_an_action_whose_record_cannot_be_completed_is_reported_done_not_retried(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, log_output: LogOutput
+) -> None:
+    # GIVEN DynamoDB takes the in-progress record but fails every update that would complete it
+    assert aws.front is not None
+    aws.front.inject(AwsFault(target="DynamoDB_20120810.UpdateItem", code="InternalServerError", status=500, times=10))
+    message_id = send(aws, clone_action(name="ran, not recorded"))
+
+    # WHEN the clone runs
+    assert poller.run_until_empty(timeout_seconds=20)
+
+    # THEN the message is done (retrying would clone again) and the log says what happened
+    assert poller.deliveries[message_id].responses == ["done"]
+    assert len(emulator.datasets_named("ran, not recorded")) == 1
+    assert any("record could not be completed" in line["message"] for line in log_output.lines())
+    assert not any("not performed" in json.dumps(line) for line in log_output.lines())
+
+
+def test_a_stored_result_stays_small_whatever_the_number_of_ids(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a prune that deletes 10,000 experiments, the most a deployment may allow
+    monkeypatch.setenv("MAX_EXPERIMENT_IDS", "10000")
+    handler.processor.cache_clear()
+    for number in range(10_000):
+        emulator.add_experiment(PROJECT_ID, DATASET_ID, f"bulk-{number}", created_at="2026-01-01T00:00:00Z")
+    message_id = send(
+        aws,
+        {"action": "prune_experiments", "project_id": PROJECT_ID, "name_prefix": "bulk-", "max_deletions": 10_000},
+    )
+
+    # WHEN it runs
+    assert poller.run_until_empty(timeout_seconds=120)
+
+    # THEN it is done once, and its idempotency record is small (DynamoDB refuses items over 400 KB)
+    assert poller.deliveries[message_id].responses == ["done"]
+    assert sum(1 for e in emulator.experiments.values() if e.deleted_at) == 10_000
+    [record] = boto3.client("dynamodb").scan(TableName=aws.table_name)["Items"]
+    assert len(json.dumps(record)) < 4_000

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from llmobs_actions import handler
 from local.datadog_emulator import DatadogEmulator
 from local.poller import Poller
+from local.scheduler import scheduled_input
 from tests.conftest import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, Aws, clone_action
 
 NOW = datetime.now(UTC)
@@ -142,3 +144,81 @@ def test_a_prune_without_a_selector_is_invalid(aws: Aws, poller: Poller) -> None
     assert poller.run_until_empty(timeout_seconds=20)
     [dead] = aws.dead_letters()
     assert "give at least one of older_than_days, name_prefix, keep_newest" in dead["attributes"]["error_message"]
+
+
+def test_prune_deletes_no_more_than_the_deployment_allows_per_message(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, history: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_EXPERIMENT_IDS", "50")  # a deployment capped below the message's max_deletions
+    handler.processor.cache_clear()
+    prune(aws, poller, older_than_days=1)  # max_deletions 1000: 249 would match
+    [dead] = aws.dead_letters()
+    assert dead["attributes"]["error_class"] == "rejected"
+    assert "MAX_EXPERIMENT_IDS 50" in dead["attributes"]["error_message"]
+    assert deleted(emulator, history) == set()
+
+
+def test_keep_newest_ranks_by_the_real_time_and_never_deletes_what_it_cannot_rank(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    # GIVEN three runs: the newest written with an offset (04:00Z), one at 01:00Z, one of unknown age
+    newest = emulator.add_experiment(PROJECT_ID, DATASET_ID, "eval-a", created_at="2026-11-01T23:00:00-05:00")
+    older = emulator.add_experiment(PROJECT_ID, DATASET_ID, "eval-b", created_at="2026-11-02T01:00:00Z")
+    unknown = emulator.add_experiment(PROJECT_ID, DATASET_ID, "eval-c", created_at="unknown")
+
+    # WHEN the newest one is kept
+    prune(aws, poller, name_prefix="eval-", keep_newest=1)
+
+    # THEN the one that is really older goes, the newest and the one of unknown age stay
+    assert emulator.experiments[older].deleted_at
+    assert not emulator.experiments[newest].deleted_at
+    assert not emulator.experiments[unknown].deleted_at
+    assert aws.dead_letters() == []
+
+
+def test_a_list_that_changes_while_paged_and_ids_the_contract_refuses_do_not_stop_a_prune(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, history: dict[str, int]
+) -> None:
+    # GIVEN Datadog lists an id that could not go into a URL, and a run is started while the prune pages
+    odd = emulator.add_experiment(
+        PROJECT_ID, DATASET_ID, "odd", experiment_id="../odd", created_at="2020-01-01T00:00:00Z"
+    )
+    emulator.after_listing_experiments.append(lambda: emulator.add_experiment(PROJECT_ID, DATASET_ID, "started now"))
+
+    # WHEN the prune pages through (the new run shifts the second page: one experiment is listed twice)
+    prune(aws, poller, older_than_days=30)
+
+    # THEN it is done: the odd id skipped, the repeated one deleted once
+    assert aws.dead_letters() == []
+    assert deleted(emulator, history) == set(range(30, 250))
+    assert not emulator.experiments[odd].deleted_at
+    sent = [
+        i
+        for call in emulator.calls("POST", "/experiments/delete")
+        for i in call.body["data"]["attributes"]["experiment_ids"]
+    ]
+    assert len(sent) == len(set(sent))
+
+
+def test_a_scheduled_run_delivered_twice_clones_once_named_after_its_scheduled_time(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    # GIVEN the nightly input of the README and samconfig, as Scheduler fills it for one run
+    template = json.dumps(
+        clone_action(
+            name="golden-{event_time:%Y-%m-%d}",
+            idempotency_key="nightly-golden-<aws.scheduler.scheduled-time>",
+            event_time="<aws.scheduler.scheduled-time>",
+        )
+    )
+    run = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+    # WHEN Scheduler delivers that run twice (at least once: the second try of one attempt went through too)
+    bodies = [scheduled_input(template, run, attempt=attempt) for attempt in (1, 2)]
+    sent = [aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=body)["MessageId"] for body in bodies]
+    assert poller.run_until_empty(timeout_seconds=20)
+
+    # THEN both messages are done and there is one snapshot, named after the run, not the delivery
+    assert all(poller.deliveries[m].deleted for m in sent)
+    assert len(emulator.calls("POST", "/clone")) == 1
+    assert len(emulator.datasets_named("golden-2026-11-22")) == 1

@@ -40,7 +40,7 @@ def test_with_almost_no_room_the_class_survives_and_the_least_useful_attributes_
     assert message_size(body, fitted) <= 262_144
     assert fitted["error_class"] == "invalid"
     assert "source_queue_arn" not in fitted
-    assert list(fitted)[0] == "error_class"
+    assert next(iter(fitted)) == "error_class"
 
 
 def test_a_cut_never_splits_a_character() -> None:
