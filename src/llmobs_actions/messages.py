@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ class InboundMessage:
     receipt_handle: str | None = None
     first_received_ms: int | None = None
     sent_ms: int | None = None
+    malformed: str | None = None  # what is wrong with the record itself (SQS never sends such a record)
 
     @property
     def from_sqs(self) -> bool:
@@ -56,13 +58,24 @@ def is_sqs_event(event: object) -> bool:
 
 
 def from_sqs_record(record: Mapping[str, Any]) -> InboundMessage:
+    """The message an SQS record carries. A hand-made event may hold records no SQS would send: one without
+    a messageId gets an id of its own (never shared with another record, so never another's idempotency
+    key), and a body that is no string or is empty is kept as its JSON text (SQS refuses empty bodies)."""
     attributes = record.get("attributes")
     if not isinstance(attributes, Mapping):
         attributes = {}
-    body, source_arn = record.get("body"), record.get("eventSourceARN")
+    message_id, body, source_arn = record.get("messageId"), record.get("body"), record.get("eventSourceARN")
+    problems = []
+    if not isinstance(message_id, str) or not message_id:
+        problems.append("the record has no messageId")
+        message_id = f"no-message-id-{uuid.uuid4()}"
+    if not isinstance(body, str) or not body:
+        problems.append("the record's body is " + ("empty" if body == "" else f"not a string ({type(body).__name__})"))
+        body = json.dumps(body, default=str)
     return InboundMessage(
-        message_id=str(record.get("messageId", "")),
-        body=body if isinstance(body, str) else "",
+        message_id=message_id,
+        body=body,
+        malformed="; ".join(problems) or None,
         receive_count=_int(attributes.get("ApproximateReceiveCount")) or 1,
         source_arn=source_arn if isinstance(source_arn, str) else None,
         receipt_handle=str(record.get("receiptHandle", "")),

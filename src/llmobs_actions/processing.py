@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from llmobs_actions.actions import ActionResult, ActionRunner, Attempt
-from llmobs_actions.contract import AnyAction, parse_action
+from llmobs_actions.contract import AnyAction, InvalidAction, parse_action
 from llmobs_actions.datadog import DatadogHTTPError, RateLimit
 from llmobs_actions.failures import Backoff, ErrorClass, classify
 from llmobs_actions.idempotency import Idempotency
@@ -72,6 +72,8 @@ class Processor:
     def _process(self, message: InboundMessage, document: object | None, remaining_ms: RemainingMillis) -> Outcome:
         action_name: str | None = None
         try:
+            if message.malformed:
+                raise InvalidAction(message.malformed)
             payload = unwrap(message.body) if document is None else unwrap_document(document)
             action_name = _claimed_action(payload.action)
             logger.thread_safe_append_keys(action=action_name)

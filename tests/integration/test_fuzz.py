@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from llmobs_actions import handler
+from llmobs_actions.contract import InvalidAction, parse_action
+from llmobs_actions.messages import unwrap
 from local.datadog_emulator import PREFIX, DatadogEmulator
 from local.stack import (
     API_KEY,
@@ -37,22 +39,41 @@ from local.stack import (
 SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 HOSTILE_IDS = ["../..", "a/b", "a?b=c", "a#b", "%2e%2e", "a b", "x\r\nX-Injected: 1", "\x00", "é", "", ".", "~"]
 
+SQS_ILLEGAL = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def sqs_could_deliver(text: str) -> str:
+    """A body SQS could hold: it refuses other characters when a producer sends them."""
+    return SQS_ILLEGAL.sub("?", text)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
 ids = st.sampled_from([DATASET_ID, PROJECT_ID, *EXPERIMENT_IDS, *HOSTILE_IDS]) | st.text(max_size=40)
+times = st.sampled_from(["2026-11-22T03:00:00Z", "2026-11-22T03:00:00.123+02:00", "2026-02-30T00:00:00Z", "today"])
+counts = st.integers(min_value=-2, max_value=20_000)
 actions = st.fixed_dictionaries(
-    {"action": st.sampled_from(["clone_dataset", "delete_experiments", "CLONE_DATASET", "drop_table"])},
+    {
+        "action": st.sampled_from(
+            ["clone_dataset", "delete_experiments", "prune_experiments", "CLONE_DATASET", "drop_table", "\u0001x"]
+        )
+    },
     optional={
         "project_id": ids | json_values,
         "dataset_id": ids | json_values,
-        "name": st.text(max_size=30) | json_values,
+        "name": st.text(max_size=30) | st.sampled_from(["golden-{event_time:%Y-%m-%d}", "{source_name}", "{x}"]),
         "description": st.text(max_size=30) | json_values,
         "experiment_ids": st.lists(ids, max_size=5) | json_values,
         "idempotency_key": st.text(max_size=20) | json_values,
         "dry_run": st.booleans() | json_values,
+        "event_time": times | json_values,
+        "older_than_days": counts | json_values,
+        "name_prefix": st.text(max_size=10) | json_values,
+        "keep_newest": counts,
+        "max_deletions": counts,
         "extra": json_values,
     },
 )
@@ -74,7 +95,7 @@ bodies = (
     actions.map(json.dumps)
     | envelopes.map(json.dumps)
     | json_values.map(json.dumps)
-    | st.text(max_size=200)
+    | st.text(max_size=200).map(sqs_could_deliver)
     | st.sampled_from(
         [
             "",
@@ -96,7 +117,7 @@ records = st.builds(
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:llmobs-actions-dev-actions",
         "awsRegion": "us-east-1",
     },
-    bodies,
+    bodies | st.none() | st.integers() | st.dictionaries(st.text(max_size=5), json_values, max_size=2),
     st.integers(min_value=0, max_value=10**6),
     st.sampled_from(["1", "2", "0", "-3", "many", ""]),
 )
@@ -129,6 +150,17 @@ def drain_dead_letters(aws: AwsResources) -> None:
             QueueUrl=aws.dlq_url,
             Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
         )
+
+
+def can_never_succeed(body: object) -> bool:
+    """What the contract refuses (the definition of a message no retry can help)."""
+    if not isinstance(body, str) or not body:
+        return True
+    try:
+        parse_action(unwrap(body).action, max_experiment_ids=1000)
+    except InvalidAction:
+        return True
+    return False
 
 
 def assert_contract(request: Any) -> None:
@@ -215,9 +247,14 @@ def test_every_record_is_settled_and_datadog_sees_only_the_contract(
     for record in event["Records"]:
         message_id = record["messageId"]
         assert not (message_id in failed and message_id in dead), "both retried and dead-lettered"
+        if can_never_succeed(record["body"]):
+            assert message_id in dead, "a message that can never succeed is in the DLQ at once"
+            assert dead[message_id]["attributes"]["error_class"] == "invalid"
+            assert dead[message_id]["attributes"]["error_message"], "with its reason"
         if message_id in dead:
             assert dead[message_id]["attributes"]["error_class"] in ("invalid", "rejected")
-            assert dead[message_id]["body"] == record["body"]
+            body = record["body"]
+            assert dead[message_id]["body"] == (body if isinstance(body, str) and body else json.dumps(body))
     assert failed <= {r["messageId"] for r in event["Records"]}
     for request in emulator.requests:
         assert_contract(request)

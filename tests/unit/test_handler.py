@@ -321,3 +321,31 @@ def test_dry_run_changes_nothing(emulator: DatadogEmulator, context: FakeLambdaC
     assert not any(emulator.experiments[i].deleted_at for i in EXPERIMENT_IDS)
     assert [d.id for d in emulator.datasets.values()] == [DATASET_ID]
     assert PROJECT_ID in emulator.projects
+
+
+def test_records_no_sqs_would_send_are_dead_lettered_each_on_its_own(
+    aws: Aws, emulator: DatadogEmulator, context: FakeLambdaContext
+) -> None:
+    # GIVEN a hand-made event: two records without a messageId, one whose body is an object, one empty
+    event = sqs_event(clone_action(name="no id 1"), clone_action(name="no id 2"), "placeholder", "")
+    for record in event["Records"][:2]:
+        del record["messageId"]
+    event["Records"][2]["body"] = {"action": "clone_dataset"}
+
+    # WHEN the handler runs
+    response = handler.lambda_handler(event, context)
+
+    # THEN each is in the DLQ with its own reason (none was taken for a duplicate of another), none loops
+    assert response == {"batchItemFailures": []}
+    dead = aws.dead_letters()
+    assert len(dead) == 4
+    reasons = sorted(d["attributes"]["error_message"] for d in dead)
+    assert reasons == [
+        "the record has no messageId",
+        "the record has no messageId",
+        "the record's body is empty",
+        "the record's body is not a string (dict)",
+    ]
+    assert len({d["attributes"]["source_message_id"] for d in dead}) == 4
+    assert {d["body"] for d in dead} >= {'""', '{"action": "clone_dataset"}'}
+    assert emulator.calls("POST", "/clone") == []
