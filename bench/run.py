@@ -236,7 +236,7 @@ def throughput(
 ) -> dict[str, float]:
     """`limit` requests a second, granted as Datadog does: limit x period per calendar-aligned window."""
     tag = which
-    emulator.rate_limit = (limit * period, period)
+    emulator.limit_rate(limit * period, period)  # every endpoint family alike
     emulator.requests.clear()
     # moto's ReceiveMessage slows down with the queue's length (1.7 s a call at 2,000 messages), so the
     # producer keeps a backlog of 60 (a few seconds of work) instead of sending all at once.
@@ -263,7 +263,7 @@ def throughput(
     elapsed = time.monotonic() - started
     for runtime in runtimes:
         runtime.close()
-    emulator.rate_limit = None
+    emulator.rate_limits.clear()
     clones = [r for r in emulator.requests if r.path.endswith("/clone")]
     created = {d.name for d in emulator.datasets.values() if d.name.startswith(f"tp-{tag}-")}
     return {

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from llmobs_actions.messages import parse_timestamp
 from llmobs_actions.templates import render
 from local.event_files import EVENTS
 
@@ -31,7 +32,8 @@ class Scenario:
     label: str
     path: str  # how the message travels
     expect: str  # "done" or the error_class it must be dead-lettered with
-    marker: str  # a string only this message's body contains
+    marker: str  # a string this message's body contains (its message id finds it when it has one)
+    duplicate: bool = False  # a second delivery of an earlier scenario's request
     message_id: str = ""
 
 
@@ -54,6 +56,7 @@ def run_scenarios(show_logs: bool) -> int:
     from local.datadog_emulator import Fault
     from local.poller import Poller
     from local.runtime_api import LambdaRuntime
+    from local.scheduler import scheduled_input
     from local.stack import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, local_stack
 
     started = time.monotonic()
@@ -82,10 +85,25 @@ def run_scenarios(show_logs: bool) -> int:
             return str(boto3.client("events").put_events(Entries=[entry])["Entries"][0]["EventId"])
 
         clone = {"action": "clone_dataset", "project_id": PROJECT_ID, "dataset_id": DATASET_ID}
+        # The samconfig example's ScheduledAction, as Scheduler delivers tonight's run: at least once.
+        nightly = json.dumps(
+            clone
+            | {
+                "name": "golden-{event_time:%Y-%m-%d}",
+                "description": "nightly snapshot",
+                "idempotency_key": "golden-<aws.scheduler.scheduled-time>",
+                "event_time": "<aws.scheduler.scheduled-time>",
+            }
+        )
+        run = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0)
         scenarios: list[tuple[Scenario, Callable[[], str]]] = [
             (
-                Scenario("nightly snapshot (name template)", "SQS (Scheduler input)", "done", "golden-{event_time"),
-                lambda: send(clone | {"name": "golden-{event_time:%Y-%m-%d}", "description": "nightly snapshot"}),
+                Scenario("nightly snapshot (name template)", "SQS (Scheduler)", "done", "golden-{event_time"),
+                lambda: send(scheduled_input(nightly, run, attempt=1)),
+            ),
+            (
+                Scenario("the same run, delivered again", "SQS (Scheduler)", "done", "golden-{event_time", True),
+                lambda: send(scheduled_input(nightly, run, attempt=2)),
             ),
             (
                 Scenario("retention: prune older than 30 days", "SQS", "done", "prune_experiments"),
@@ -144,7 +162,9 @@ def run_scenarios(show_logs: bool) -> int:
         )
         failures = 0
         for scenario, _ in scenarios:
-            delivery = next((d for d in poller.deliveries.values() if scenario.marker in d.body), None)
+            delivery = poller.deliveries.get(scenario.message_id) or next(
+                (d for d in poller.deliveries.values() if scenario.marker in d.body), None
+            )
             outcome, detail = _outcome(delivery, dead, emulator, scenario)
             ok = outcome == scenario.expect
             failures += not ok
@@ -187,11 +207,13 @@ def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scena
         pruned = [e for e in emulator.experiments.values() if e.name.startswith("weekly-eval-") and e.deleted_at]
         return "done", f"pruned {len(pruned)} of 6 old experiments (kept the newest)"
     if action["action"] == "clone_dataset":
-        name = render(action["name"], datetime.now(UTC), lambda: "golden")
-        [made] = emulator.datasets_named(name) or [None]
-        if made is None:
+        when = parse_timestamp(action.get("event_time")) or datetime.now(UTC)
+        made = emulator.datasets_named(render(action["name"], when, lambda: "golden"))
+        if not made:
             return "done?", "no dataset was created"
-        return "done", f"cloned -> {made.name!r} {made.id[:8]}… ({len(made.records)} records)"
+        if scenario.duplicate:  # acknowledged without a second clone
+            return ("done" if len(made) == 1 else "cloned twice"), f"duplicate: {len(made)} dataset {made[0].name!r}"
+        return "done", f"cloned -> {made[0].name!r} {made[0].id[:8]}… ({len(made[0].records)} records)"
     deleted = [i for i in action["experiment_ids"] if emulator.experiments[i].deleted_at]
     return "done", f"deleted {len(deleted)} experiment(s)"
 

@@ -79,6 +79,7 @@ class StrictAws:
         self._faults: list[AwsFault] = []
         self._lock = threading.Lock()
         self._sizes: dict[str, int] = {}  # queue URL -> MaximumMessageSize
+        self.generation = 0  # counts resets: a call hung across one must not reach the next test's moto
         self._pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
         self._moto = boto3.client(
             "sqs",
@@ -108,6 +109,7 @@ class StrictAws:
 
     def reset(self) -> None:
         with self._lock:
+            self.generation += 1
             self._faults.clear()
             self._sizes.clear()
             self.refused.clear()
@@ -277,7 +279,11 @@ class _FrontHandler(BaseHTTPRequestHandler):
         try:
             fault = front.take_fault(target) if target else None
             if fault is not None:
+                generation = front.generation
                 time.sleep(fault.hang_seconds)
+                if front.generation != generation:  # moto was reset meanwhile: this call belongs to no one
+                    self.close_connection = True
+                    return
                 if fault.code is not None:
                     raise Refused(fault.code, fault.message, fault.status)
             if target.startswith("AmazonSQS.") and body:

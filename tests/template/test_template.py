@@ -273,11 +273,10 @@ def test_iam_grants_nothing_on_wildcards_but_xray(translated: dict[str, Any], va
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_function_role_grants_each_action_on_its_one_resource(translated: dict[str, Any], variant: str) -> None:
     resources = resolved(translated, **VARIANTS[variant])
-    granted = {
-        action: as_list(statement["Resource"])
-        for statement in statements(resources["ActionsFunctionRole"])
-        for action in as_list(statement["Action"])
-    }
+    granted: dict[str, list[Any]] = {}
+    for statement in statements(resources["ActionsFunctionRole"]):
+        for action in as_list(statement["Action"]):
+            granted.setdefault(action, []).extend(as_list(statement["Resource"]))
     secret = EXISTING_SECRET if "DatadogSecretArn" in VARIANTS[variant] else {"Ref": "DatadogSecret"}
     queue, dlq = {"Fn::GetAtt": ["ActionsQueue", "Arn"]}, {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
     table = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
@@ -286,7 +285,7 @@ def test_the_function_role_grants_each_action_on_its_one_resource(translated: di
         "logs:PutLogEvents": [{"Fn::GetAtt": ["ActionsFunctionLogGroup", "Arn"]}],
         "sqs:ReceiveMessage": [queue],
         "sqs:DeleteMessage": [queue],
-        "sqs:GetQueueAttributes": [queue],
+        "sqs:GetQueueAttributes": [queue, dlq],
         "sqs:ChangeMessageVisibility": [queue],
         "sqs:GetQueueUrl": [queue],
         "sqs:SendMessage": [dlq],
