@@ -310,6 +310,65 @@ def _produce(aws: AwsResources, messages: int, tag: str, backlog: int = 60) -> N
         sent += count
 
 
+# --- 5b. mixed endpoints, each at its own rate limit ----------------------------------------------
+
+
+def mixed_limits(
+    aws: AwsResources,
+    emulator: DatadogEmulator,
+    messages: int,
+    per_second: int,
+    period: int = 2,
+    source: Path = ROOT / "src",
+) -> dict[str, float]:
+    """Clones and deletes interleaved, each endpoint family limited to `per_second` on its own (Datadog's
+    limits differ per endpoint): how many calls Datadog refuses, and how close both limits run to full.
+
+    `source` is the function's code: pass an older checkout's src/ to measure it on the same stage.
+    """
+    tag = f"mx{int(time.time())}"
+    for family in ("datasets", "experiments"):
+        emulator.limit_rate(per_second * period, period, family=family)
+    experiments = [emulator.add_experiment(PROJECT_ID, DATASET_ID, f"{tag}-e{n}") for n in range(messages // 2)]
+    emulator.requests.clear()
+    sqs = boto3.client("sqs")
+    bodies = []
+    for n in range(messages // 2):
+        bodies.append(
+            {"action": "clone_dataset", "project_id": PROJECT_ID, "dataset_id": DATASET_ID, "name": f"{tag}-{n}"}
+        )
+        bodies.append({"action": "delete_experiments", "experiment_ids": [experiments[n]]})
+    for start in range(0, len(bodies), 10):
+        sqs.send_message_batch(
+            QueueUrl=aws.queue_url,
+            Entries=[{"Id": str(n), "MessageBody": json.dumps(b)} for n, b in enumerate(bodies[start : start + 10])],
+        )
+    runtimes = [LambdaRuntime({}, 60, handler=OURS_HANDLER, source=source) for _ in range(2)]
+    pollers = [Poller(boto3.client("sqs"), aws.queue_url, aws.queue_arn, r.invoke, batch_size=10) for r in runtimes]
+    started = time.monotonic()
+    with quiet_stdout():
+        workers = [threading.Thread(target=p.run_until_empty, kwargs={"timeout_seconds": 600}) for p in pollers]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    elapsed = time.monotonic() - started
+    for runtime in runtimes:
+        runtime.close()
+    emulator.rate_limits.clear()
+    calls = [r for r in emulator.requests if r.path.endswith(("/clone", "/experiments/delete"))]
+    done = sum(1 for d in emulator.datasets.values() if d.name.startswith(f"{tag}-")) + sum(
+        1 for e in experiments if emulator.experiments[e].deleted_at
+    )
+    return {
+        "seconds": elapsed,
+        "refused_share": sum(1 for r in calls if r.status == 429) / max(1, len(calls)),
+        "fraction_of_limits": done / elapsed / (2 * per_second),
+        "done": done,
+        "dead_lettered": len(aws.dead_letters()),
+    }
+
+
 # --- 6. package size ---------------------------------------------------------------------------
 
 
@@ -376,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             results[which]["peak_rss_mb"] = peak_rss_mb(which, aws, batches)
         for which in handlers:
             results[which]["throughput"] = throughput(which, aws, emulator, messages, limit)
+        results["ours"]["mixed_limits"] = mixed_limits(aws, emulator, messages // 10, per_second=5)
     if not args.skip_package:
         with tempfile.TemporaryDirectory() as work:
             results["ours"]["package_mb"] = package_size_mb(
@@ -456,6 +516,12 @@ def print_table(results: dict[str, Any]) -> None:
     for label, mine, theirs, goal, met in rows:
         verdict = "" if met is None else ("met" if met else "NOT MET")
         print(f"{label:48} {mine:15.2f} {theirs:10.2f} {mine / theirs if theirs else 0:7.2f}  {goal} {verdict}")
+    mixed = ours["mixed_limits"]
+    print(
+        f"\nours, clones and deletes each at its own limit: {mixed['refused_share']:.1%} of calls refused, "
+        f"{mixed['fraction_of_limits']:.2f} of both limits used, {mixed['done']:.0f} done in "
+        f"{mixed['seconds']:.0f} s, dead-lettered {mixed['dead_lettered']:.0f}"
+    )
     for which in ("ours", "baseline"):
         tp = results[which]["throughput"]
         print(

@@ -16,7 +16,8 @@ _KEY_NAMES = {"api_key": ("api_key", "DD_API_KEY"), "app_key": ("app_key", "DD_A
 _MISCONFIGURATION_CODES = frozenset({"ResourceNotFoundException", "InvalidRequestException", "DecryptionFailure"})
 # After a failed fetch, the records waiting for the keys fail with it for this long instead of each
 # trying again in turn under the lock: a hanging Secrets Manager costs a batch one fetch, not ten.
-FAILURE_MEMORY_SECONDS = 5.0
+# They were all waiting on the lock, so a second covers them; a fixed secret is read soon after.
+FAILURE_MEMORY_SECONDS = 1.0
 
 
 class SecretMisconfiguredError(Exception):

@@ -90,6 +90,7 @@ def test_a_record_of_an_event_that_did_succeed_meanwhile_is_a_duplicate(
     # THEN it is acknowledged under the event's id, without a second clone
     assert poller.deliveries[message_id].responses == ["done"]
     assert len(emulator.calls("POST", "/clone")) == 1
+    assert aws.dead_letters() == []
 
 
 def test_dlq_list_tells_every_kind_of_dead_letter_apart(

@@ -10,7 +10,8 @@ from local import demo
 def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.main([]) == 0
     report = capsys.readouterr().out
-    assert report.count("\nok  ") == 7
+    assert report.count("\nok  ") == 8
+    assert "duplicate: 1 dataset" in report  # the nightly run Scheduler delivered twice
     assert "BAD" not in report
     assert "EventBridge rule -> SQS" in report
     assert "dead-letter queue (2):" in report
