@@ -320,6 +320,7 @@ def mixed_limits(
     per_second: int,
     period: int = 2,
     source: Path = ROOT / "src",
+    sandboxes: int = 2,
 ) -> dict[str, float]:
     """Clones and deletes interleaved, each endpoint family limited to `per_second` on its own (Datadog's
     limits differ per endpoint): how many calls Datadog refuses, and how close both limits run to full.
@@ -343,7 +344,7 @@ def mixed_limits(
             QueueUrl=aws.queue_url,
             Entries=[{"Id": str(n), "MessageBody": json.dumps(b)} for n, b in enumerate(bodies[start : start + 10])],
         )
-    runtimes = [LambdaRuntime({}, 60, handler=OURS_HANDLER, source=source) for _ in range(2)]
+    runtimes = [LambdaRuntime({}, 60, handler=OURS_HANDLER, source=source) for _ in range(sandboxes)]
     pollers = [Poller(boto3.client("sqs"), aws.queue_url, aws.queue_arn, r.invoke, batch_size=10) for r in runtimes]
     started = time.monotonic()
     with quiet_stdout():

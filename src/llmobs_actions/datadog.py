@@ -73,6 +73,8 @@ class _Window:
     resets_at: float
     limit: int | None
     period: int | None
+    granted: int = 0  # our requests it answered without a 429
+    exhausted: bool = False  # an answer said nothing was left
 
 
 class RateBudget:
@@ -83,7 +85,8 @@ class RateBudget:
     a clone's exhausted limit never holds back a delete, and an operation not yet answered is held back
     by nothing. Within a window the count only goes down: an answer that was overtaken by later requests
     reports more than is left, so the lower count wins. When a window whose limit and period are known
-    resets, the next one starts full, so that its first burst is already counted.
+    resets, the next one starts counted, so that its first burst does not overshoot: full, or, when the
+    window before was used up with only part of it ours (other sandboxes share the limit), at our share.
 
     Sending into an exhausted window only earns 429s and makes Datadog's limit the coordinator of
     concurrent invocations; with this the client stops itself until the window resets, and the message
@@ -95,23 +98,41 @@ class RateBudget:
         self._limit_of: dict[str, str] = {}  # operation -> limit name, as its answers said
         self._windows: dict[str, _Window] = {}
 
-    def observe(self, operation: str, rate_limit: RateLimit, now: float) -> None:
+    def observe(
+        self, operation: str, rate_limit: RateLimit, now: float, wall: float | None = None, granted: bool = True
+    ) -> None:
+        """Learn from an answer to `operation` (`granted`: not a 429); `now` is monotonic, `wall` the epoch time."""
         if rate_limit.remaining is None or rate_limit.reset_seconds is None:
             return
         name = rate_limit.name or f"operation:{operation}"  # an unnamed limit is the operation's own
         resets_at = now + rate_limit.reset_seconds
+        if wall is not None and rate_limit.period and rate_limit.period >= 2:
+            # Windows are calendar-aligned: the end is the multiple of the period nearest to what the
+            # whole-second reset says, so that a window rolled forward lines up with Datadog's own.
+            period = rate_limit.period
+            boundary = round((wall + rate_limit.reset_seconds) / period) * period
+            resets_at = now + (boundary - wall if boundary > wall else boundary + period - wall)
         with self._lock:
             self._limit_of[operation] = name
             window = self._windows.get(name)
             if window is not None and now < window.resets_at:
                 drift = resets_at - window.resets_at
                 if abs(drift) <= _same_window(window):
+                    window.granted += granted
+                    window.exhausted = window.exhausted or rate_limit.remaining == 0
                     if rate_limit.remaining <= window.remaining:  # the newest word on this window
                         window.remaining, window.resets_at = rate_limit.remaining, resets_at
                     return  # else an answer overtaken by later requests: it says more is left than is
                 if drift < 0:
                     return  # an answer from a window already over
-            self._windows[name] = _Window(rate_limit.remaining, resets_at, rate_limit.limit, rate_limit.period)
+            self._windows[name] = _Window(
+                rate_limit.remaining,
+                resets_at,
+                rate_limit.limit,
+                rate_limit.period,
+                granted=int(granted),
+                exhausted=rate_limit.remaining == 0,
+            )
 
     def wait_seconds(self, operation: str, now: float, reserve: bool = False) -> float | None:
         """None when `operation` may send now (and, with `reserve`, counts it); else the seconds to wait."""
@@ -124,8 +145,10 @@ class RateBudget:
                 if not (window.limit and window.period):
                     return None  # a new window of unknown size: the next answer tells
                 elapsed = (now - window.resets_at) // window.period + 1
+                shared = elapsed == 1 and window.exhausted and window.granted < window.limit
                 window.resets_at += elapsed * window.period  # windows are calendar-aligned
-                window.remaining = window.limit
+                window.remaining = max(1, window.granted) if shared else window.limit
+                window.granted, window.exhausted = 0, False
             if window.remaining > 0:
                 if reserve:
                     window.remaining -= 1
@@ -353,7 +376,9 @@ class DatadogClient:
         finally:
             if self._observer is not None:
                 self._observer(operation, status, (time.perf_counter() - started) * 1000)
-        self.rate_budget.observe(operation, RateLimit.from_headers(response.headers), time.monotonic())
+        self.rate_budget.observe(
+            operation, RateLimit.from_headers(response.headers), time.monotonic(), time.time(), response.status != 429
+        )
         parsed = _json_or_text(response.data)
         if 200 <= response.status < 300:
             return _Answer(response.status, parsed, response.headers)

@@ -264,10 +264,27 @@ def test_a_late_answer_never_raises_what_is_left_of_a_window() -> None:
 
 
 def test_a_window_of_known_size_starts_full_and_counts_its_first_burst() -> None:
+    # GIVEN a window of 3 that our own three requests used up
     budget = RateBudget()
-    budget.observe("clone_dataset", RateLimit(limit=3, period=10, remaining=0, reset_seconds=5, name="n"), now=0.0)
+    for remaining in (2, 1, 0):
+        limit = RateLimit(limit=3, period=10, remaining=remaining, reset_seconds=5, name="n")
+        budget.observe("clone_dataset", limit, now=0.0)
+    # THEN the next window starts full: 3 go, the rest wait for its end at 15
     sent = [budget.wait_seconds("clone_dataset", now=6.0, reserve=True) for _ in range(5)]
-    assert sent == [None, None, None, 9.0, 9.0]  # 3 into the new window, which ends at 15
+    assert sent == [None, None, None, 9.0, 9.0]
+
+
+def test_a_limit_shared_with_other_sandboxes_is_used_at_our_share() -> None:
+    # GIVEN a window of 10 used up while only 4 of its answers were ours (another sandbox took the rest)
+    budget = RateBudget()
+    for remaining in (8, 6, 3, 0):
+        limit = RateLimit(limit=10, period=10, remaining=remaining, reset_seconds=5, name="n")
+        budget.observe("clone_dataset", limit, now=0.0)
+    # THEN the next window starts at our share, not at the whole limit the two would overshoot together
+    sent = [budget.wait_seconds("clone_dataset", now=6.0, reserve=True) for _ in range(6)]
+    assert sent == [None, None, None, None, 9.0, 9.0]
+    # ...and a window after one that was not used up starts full again
+    assert [budget.wait_seconds("clone_dataset", now=16.0, reserve=True) for _ in range(10)] == [None] * 10
 
 
 def test_a_used_up_budget_raises_a_429_without_sending(emulator: DatadogEmulator) -> None:
