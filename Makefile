@@ -7,6 +7,10 @@ INSTALLED := $(VENV)/.installed
 SAM_VENV := .venv-sam
 SAM_INSTALLED := $(SAM_VENV)/.installed
 SAM_CLI_VERSION := 1.170.0
+# checkov, the IaC scanner, pins its own dependency tree too; it runs offline (--skip-download).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
+CHECKOV_VERSION := 3.3.30
 export PYTHONPATH := src:.
 
 .PHONY: test demo bench soak lint typecheck unit schema clean
@@ -25,6 +29,12 @@ $(SAM_INSTALLED):
 	$(SAM_VENV)/bin/uv pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
 	@touch $@
 
+$(CHECKOV_INSTALLED):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	$(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION)
+	@touch $@
+
 ## make test: lint, type-check and run every test
 test: lint typecheck unit
 
@@ -35,7 +45,7 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy --strict src
 
-unit: $(INSTALLED) $(SAM_INSTALLED)
+unit: $(INSTALLED) $(SAM_INSTALLED) $(CHECKOV_INSTALLED)
 	$(BIN)/pytest
 
 ## make demo: the whole flow on the local stack (EVENT=events/x.json runs one event file, like sam local invoke)
@@ -55,4 +65,4 @@ schema: $(INSTALLED)
 	$(BIN)/python -m llmobs_actions.contract > schemas/action.v1.schema.json
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -39,7 +39,8 @@ _NO_VALUE = object()
 
 
 class Resolver:
-    """Evaluates Ref (to parameters), Fn::If, Fn::Equals/Not/And/Or and Fn::FindInMap for given parameters.
+    """Evaluates Ref (to parameters), Fn::If, Fn::Equals/Not/And/Or, Fn::FindInMap, Fn::Select and Fn::Split
+    for given parameters.
 
     References to resources stay symbolic ({"Ref": "X"}, {"Fn::GetAtt": [...]}), so assertions can name them.
     """
@@ -86,6 +87,12 @@ class Resolver:
             if key == "Fn::FindInMap":
                 mapping, first, second = (self.resolve(part) for part in value)
                 return self.template["Mappings"][mapping][str(first)][second]
+            if key == "Fn::Split":
+                separator, text = (self.resolve(part) for part in value)
+                return text.split(separator) if isinstance(text, str) else node
+            if key == "Fn::Select":
+                index, items = (self.resolve(part) for part in value)
+                return items[int(index)] if isinstance(items, list) else node
         resolved = {key: self.resolve(value) for key, value in node.items()}
         return {key: value for key, value in resolved.items() if value is not _NO_VALUE}
 

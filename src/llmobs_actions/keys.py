@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 _KEY_NAMES = {"api_key": ("api_key", "DD_API_KEY"), "app_key": ("app_key", "DD_APP_KEY")}
 # Secrets Manager errors that no retry will cure: the operator must fix the secret.
-_MISCONFIGURATION_CODES = frozenset({"ResourceNotFoundException", "InvalidRequestException", "DecryptionFailure"})
+_MISCONFIGURATION_CODES = frozenset({"ResourceNotFoundException", "InvalidRequestException"})
+# A role that may not read the secret, or not decrypt it, waits for an operator as surely as a missing one.
+_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "KMSAccessDeniedException"})
 # After a failed fetch, the records waiting for the keys fail with it for this long instead of each
 # trying again in turn under the lock: a hanging Secrets Manager costs a batch one fetch, not ten.
 # They were all waiting on the lock, so a second covers them; a fixed secret is read soon after.
@@ -89,12 +91,26 @@ class KeyStore:
             # Powertools raises without `from`: the AWS error is the implicit context.
             underlying = error.__cause__ or error.__context__
             code = _aws_error_code(underlying)
+            if code in _DENIED_CODES or code == "DecryptionFailure":
+                raise SecretMisconfiguredError(self._denied(code, _aws_error_message(underlying))) from None
             if code in _MISCONFIGURATION_CODES:
                 raise SecretMisconfiguredError(f"secret {self._secret_id!r} cannot be read: {code}") from None
             raise SecretUnavailableError(
                 f"Secrets Manager unavailable reading {self._secret_id!r}: {code or type(underlying).__name__}"
             ) from None
         return _keys_from(value, self._secret_id)
+
+    def _denied(self, code: str | None, detail: str) -> str:
+        """What the operator must grant: the secret itself, or the KMS key that encrypts it."""
+        if code == "DecryptionFailure" or "kms" in detail.lower():
+            return (
+                f"secret {self._secret_id!r} cannot be decrypted ({code}): the function's role needs kms:Decrypt "
+                "on the secret's KMS key (template parameter DatadogSecretKmsKeyArn or KmsKeyArn)"
+            )
+        return (
+            f"secret {self._secret_id!r} cannot be read ({code}): the function's role needs "
+            "secretsmanager:GetSecretValue on it (a name or partial ARN matches only with its '-??????' suffix)"
+        )
 
 
 def _keys_from(value: Any, secret_id: str) -> DatadogKeys:
@@ -108,6 +124,12 @@ def _keys_from(value: Any, secret_id: str) -> DatadogKeys:
             raise SecretMisconfiguredError(f"secret {secret_id!r} has no {' or '.join(names)}")
         found[field] = key
     return DatadogKeys(api_key=found["api_key"], app_key=found["app_key"])
+
+
+def _aws_error_message(error: BaseException | None) -> str:
+    response = getattr(error, "response", None)
+    message = response.get("Error", {}).get("Message") if isinstance(response, dict) else None
+    return message if isinstance(message, str) else ""
 
 
 def _aws_error_code(error: BaseException | None) -> str | None:

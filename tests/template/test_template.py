@@ -16,6 +16,7 @@ from tests.template.conftest import TEMPLATE, resolved, sam_environment
 
 EXISTING_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:datadog-keys-AbCdEf"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+CUSTOMER_KEY = "arn:aws:kms:us-east-1:123456789012:key/9876fedc-ba98-7654-3210-fedcba987654"
 # Every way a deployment can look: defaults, an existing secret with its own KMS key, a nightly schedule.
 VARIANTS: dict[str, dict[str, str]] = {
     "defaults": {},
@@ -25,6 +26,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "ScheduledAction": '{"action":"delete_experiments","experiment_ids":["e1"]}',
         "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:oncall",
     },
+    "customer-key": {"KmsKeyArn": CUSTOMER_KEY, "ReservedConcurrency": "5"},
 }
 
 
@@ -187,14 +189,24 @@ def test_only_the_rule_and_the_scheduler_role_are_let_into_the_queue(translated:
     for name, parameters in VARIANTS.items():
         resources = resolved(translated, **parameters)
         policy = resources["ActionsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-        principals = [s["Principal"] for s in policy]
+        allowed = [s for s in policy if s["Effect"] == "Allow"]
         expected = [{"Service": "events.amazonaws.com"}]
         if name == "scheduled":
             expected.append({"AWS": {"Fn::GetAtt": ["SchedulerRole", "Arn"]}})
-        assert principals == expected
-        assert policy[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ActionsRule", "Arn"]}}}
+        assert [s["Principal"] for s in allowed] == expected
+        assert allowed[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ActionsRule", "Arn"]}}}
         dlq_policy = resources["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-        assert all("aws:SourceArn" in s["Condition"]["ArnEquals"] for s in dlq_policy)
+        assert all("aws:SourceArn" in s["Condition"]["ArnEquals"] for s in dlq_policy if s["Effect"] == "Allow")
+
+
+@pytest.mark.parametrize("queue", ["ActionsQueue", "ActionsDeadLetterQueue"])
+def test_both_queues_refuse_requests_without_tls(translated: dict[str, Any], queue: str) -> None:
+    policies = of_type(resolved(translated), "AWS::SQS::QueuePolicy").values()
+    [policy] = [p for p in policies if p["Properties"]["Queues"] == [{"Ref": queue}]]
+    [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert (deny["Principal"], deny["Action"]) == ("*", "sqs:*")
+    assert deny["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_the_schedule_exists_only_when_asked_for_with_retries_and_a_dlq(translated: dict[str, Any]) -> None:
@@ -219,21 +231,42 @@ def test_the_idempotency_table_is_on_demand_with_ttl_and_point_in_time_recovery(
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
-def test_alarms_watch_the_dlq_the_function_and_the_queue_age(translated: dict[str, Any]) -> None:
+def test_alarms_watch_the_dlq_the_function_the_queue_age_throttles_and_key_failures(translated: dict[str, Any]) -> None:
     for name, parameters in VARIANTS.items():
         alarms = of_type(resolved(translated, **parameters), "AWS::CloudWatch::Alarm")
-        watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+        watched = {
+            (a["Properties"]["Namespace"], a["Properties"]["MetricName"], _dimension(a, "error_class"))
+            for a in alarms.values()
+        }
         assert watched == {
-            ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-            ("AWS/Lambda", "Errors"),
-            ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", None),
+            ("AWS/Lambda", "Errors", None),
+            ("AWS/Lambda", "Throttles", None),
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage", None),
+            ("LLMObsActions", "ActionFailed", "auth"),
+            ("LLMObsActions", "ActionFailed", "configuration"),
         }
         dlq_alarm = alarms["DeadLetterQueueAlarm"]["Properties"]
         assert (dlq_alarm["Threshold"], dlq_alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
         assert dlq_alarm["TreatMissingData"] == "notBreaching"
         for alarm in alarms.values():
+            assert "Look at:" in alarm["Properties"]["AlarmDescription"], "each alarm says what to look at"
             actions = alarm["Properties"].get("AlarmActions")
             assert actions == ([VARIANTS["scheduled"]["AlarmTopicArn"]] if name == "scheduled" else None)
+
+
+def test_the_key_failure_alarms_watch_the_metric_the_function_emits(translated: dict[str, Any]) -> None:
+    """The dimensions Powertools writes for ActionFailed (service + error_class), as the template sets them."""
+    from llmobs_actions.observability import METRICS_NAMESPACE, SERVICE_NAME
+
+    function = resolved(translated)["ActionsFunction"]["Properties"]["Environment"]["Variables"]
+    alarm = resolved(translated)["AuthFailuresAlarm"]["Properties"]
+    assert alarm["Namespace"] == function["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+    assert _dimension({"Properties": alarm}, "service") == function["POWERTOOLS_SERVICE_NAME"] == SERVICE_NAME
+
+
+def _dimension(alarm: dict[str, Any], name: str) -> str | None:
+    return next((d["Value"] for d in alarm["Properties"]["Dimensions"] if d["Name"] == name), None)
 
 
 def test_the_log_group_keeps_logs_as_long_as_asked(translated: dict[str, Any]) -> None:
@@ -277,7 +310,11 @@ def test_the_function_role_grants_each_action_on_its_one_resource(translated: di
     for statement in statements(resources["ActionsFunctionRole"]):
         for action in as_list(statement["Action"]):
             granted.setdefault(action, []).extend(as_list(statement["Resource"]))
-    secret = EXISTING_SECRET if "DatadogSecretArn" in VARIANTS[variant] else {"Ref": "DatadogSecret"}
+    secret = (
+        [EXISTING_SECRET, f"{EXISTING_SECRET}-??????"]
+        if "DatadogSecretArn" in VARIANTS[variant]
+        else [{"Ref": "DatadogSecret"}]
+    )
     queue, dlq = {"Fn::GetAtt": ["ActionsQueue", "Arn"]}, {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
     table = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
     expected = {
@@ -289,7 +326,7 @@ def test_the_function_role_grants_each_action_on_its_one_resource(translated: di
         "sqs:ChangeMessageVisibility": [queue],
         "sqs:GetQueueUrl": [queue],
         "sqs:SendMessage": [dlq],
-        "secretsmanager:GetSecretValue": [secret],
+        "secretsmanager:GetSecretValue": secret,
         "dynamodb:GetItem": [table],
         "dynamodb:PutItem": [table],
         "dynamodb:UpdateItem": [table],
@@ -299,12 +336,83 @@ def test_the_function_role_grants_each_action_on_its_one_resource(translated: di
     }
     if "DatadogSecretKmsKeyArn" in VARIANTS[variant]:
         expected["kms:Decrypt"] = [KMS_KEY]
+    if "KmsKeyArn" in VARIANTS[variant]:
+        expected["kms:Decrypt"] = [CUSTOMER_KEY]
+        expected["kms:GenerateDataKey"] = [CUSTOMER_KEY]
     assert granted == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "resources"),
+    [
+        (EXISTING_SECRET, [EXISTING_SECRET, f"{EXISTING_SECRET}-??????"]),
+        (
+            "arn:aws:secretsmanager:eu-west-1:210987654321:secret:team/datadog",  # partial, another account
+            [
+                "arn:aws:secretsmanager:eu-west-1:210987654321:secret:team/datadog",
+                "arn:aws:secretsmanager:eu-west-1:210987654321:secret:team/datadog-??????",
+            ],
+        ),
+        ("team/datadog", ["arn:aws:secretsmanager:us-east-1:123456789012:secret:team/datadog-??????"]),
+    ],
+    ids=["full-arn", "partial-arn", "name"],
+)
+def test_an_existing_secret_given_any_way_gets_an_iam_resource_that_matches_it(
+    translated: dict[str, Any], given: str, resources: list[str]
+) -> None:
+    role = resolved(translated, DatadogSecretArn=given)["ActionsFunctionRole"]
+    [statement] = [s for s in statements(role) if s.get("Sid") == "ReadDatadogKeys"]
+    assert as_list(statement["Resource"]) == resources
+    # AWS's rule: a full ARN ends in "-" and six characters; "-??????" matches exactly those
+    assert all(r.startswith("arn:aws:secretsmanager:") for r in resources)
+
+
+def test_a_reserved_concurrency_caps_every_invocation_when_asked_for(translated: dict[str, Any]) -> None:
+    assert "ReservedConcurrentExecutions" not in resolved(translated)["ActionsFunction"]["Properties"]
+    function = resolved(translated, ReservedConcurrency="5")["ActionsFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == "5"
+
+
+@pytest.mark.parametrize("name", ["ActionsDeadLetterQueue", "IdempotencyTable", "DatadogSecret"])
+def test_evidence_records_and_keys_outlive_the_stack(translated: dict[str, Any], name: str) -> None:
+    resource = resolved(translated)[name]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_a_customer_key_encrypts_queues_table_logs_secret_and_environment(translated: dict[str, Any]) -> None:
+    resources = resolved(translated, KmsKeyArn=CUSTOMER_KEY)
+    for queue in ("ActionsQueue", "ActionsDeadLetterQueue"):
+        properties = resources[queue]["Properties"]
+        assert properties["KmsMasterKeyId"] == CUSTOMER_KEY
+        assert "SqsManagedSseEnabled" not in properties  # SQS takes one or the other
+    assert resources["IdempotencyTable"]["Properties"]["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": CUSTOMER_KEY,
+    }
+    assert resources["ActionsFunctionLogGroup"]["Properties"]["KmsKeyId"] == CUSTOMER_KEY
+    assert resources["DatadogSecret"]["Properties"]["KmsKeyId"] == CUSTOMER_KEY
+    assert resources["ActionsFunction"]["Properties"]["KmsKeyArn"] == CUSTOMER_KEY
+    scheduled = resolved(translated, KmsKeyArn=CUSTOMER_KEY, **VARIANTS["scheduled"])["SchedulerRole"]
+    assert {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": CUSTOMER_KEY} in (
+        statements(scheduled)
+    )
+
+
+def test_without_a_customer_key_nothing_names_one(translated: dict[str, Any]) -> None:
+    resources = resolved(translated)
+    for queue in ("ActionsQueue", "ActionsDeadLetterQueue"):
+        assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
+        assert "KmsMasterKeyId" not in resources[queue]["Properties"]
+    assert resources["IdempotencyTable"]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    for name in ("ActionsFunctionLogGroup", "DatadogSecret"):
+        assert "KmsKeyId" not in resources[name]["Properties"]
+    assert "KmsKeyArn" not in resources["ActionsFunction"]["Properties"]
 
 
 def test_the_scheduler_role_may_only_send_to_the_queues(translated: dict[str, Any]) -> None:
     role = resolved(translated, **VARIANTS["scheduled"])["SchedulerRole"]
-    [statement] = statements(role)
+    [statement] = statements(role)  # and, with a customer key, use that key (above)
     assert statement["Action"] == "sqs:SendMessage"
     assert statement["Resource"] == [
         {"Fn::GetAtt": ["ActionsQueue", "Arn"]},

@@ -8,6 +8,7 @@ import pytest
 
 from llmobs_actions.datadog import DatadogKeys
 from llmobs_actions.keys import KeyStore, SecretMisconfiguredError, SecretUnavailableError
+from local.strict_aws import AwsFault
 from tests.conftest import API_KEY, APP_KEY, SECRET_ID, Aws
 
 
@@ -65,4 +66,33 @@ def test_an_unreachable_secrets_manager_is_retryable(aws: Aws, monkeypatch: pyte
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(SecretUnavailableError, match="Secrets Manager unavailable"):
+        KeyStore(SECRET_ID, 300).current()
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "permission"),
+    [
+        (
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: "
+            "secretsmanager:GetSecretValue on resource: llmobs-actions/datadog",
+            "secretsmanager:GetSecretValue",
+        ),
+        ("AccessDeniedException", "Access to KMS is not allowed", "kms:Decrypt"),
+        (
+            "DecryptionFailure",
+            "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+            "kms:Decrypt",
+        ),
+    ],
+    ids=["secret-denied", "key-denied", "decryption-failure"],
+)
+def test_a_denied_secret_or_key_is_a_configuration_error_naming_the_permission(
+    aws: Aws, code: str, message: str, permission: str
+) -> None:
+    # GIVEN Secrets Manager refuses the role, as AWS answers it (the strict front plays AWS)
+    assert aws.front is not None
+    aws.front.inject(AwsFault(target="secretsmanager.GetSecretValue", code=code, message=message, times=10))
+    # THEN no retry would help until someone grants the permission: a configuration error that names it
+    with pytest.raises(SecretMisconfiguredError, match=permission):
         KeyStore(SECRET_ID, 300).current()
