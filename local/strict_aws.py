@@ -18,6 +18,10 @@ The rules, from the services' own documentation:
 
 Two switches serve tests: `faults` break one operation on purpose (an error answer, or a hang), and
 `time_scale` runs SQS visibility on a faster clock, so an hour of back-off takes 30 s at 120.
+
+moto has no message move tasks; the front plays them (StartMessageMoveTask, ListMessageMoveTasks,
+CancelMessageMoveTask) as the SQS API reference describes: bodies and attributes moved unchanged, at
+most one active task per source queue, an optional rate, progress counts.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ SQS_MAX_ATTRIBUTES = 10
 SQS_MAX_VISIBILITY_SECONDS = 43_200
 SQS_DEFAULT_MAXIMUM_MESSAGE_SIZE = 262_144
 _ALLOWED = "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+_MOVE_TASK_TARGETS = frozenset(
+    {"AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks", "AmazonSQS.CancelMessageMoveTask"}
+)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 
 
@@ -50,6 +57,10 @@ class Refused(Exception):
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
+
+
+class EmptyAnswer(Exception):
+    """A short poll that found nothing, whatever the queue holds."""
 
 
 @dataclass
@@ -69,16 +80,47 @@ class AwsFault:
     message: str = "fault injected by the local stack"
 
 
+@dataclass
+class MoveTask:
+    handle: str
+    source_arn: str
+    destination_arn: str
+    to_move: int
+    rate: int | None
+    moved: int = 0
+    status: str = "RUNNING"
+    started: int = 0
+    cancelled: bool = False
+
+    def as_result(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "TaskHandle": self.handle,
+            "Status": self.status,
+            "SourceArn": self.source_arn,
+            "DestinationArn": self.destination_arn,
+            "ApproximateNumberOfMessagesMoved": self.moved,
+            "ApproximateNumberOfMessagesToMove": self.to_move,
+            "StartedTimestamp": self.started,
+        }
+        if self.rate:
+            result["MaxNumberOfMessagesPerSecond"] = self.rate
+        return result
+
+
 class StrictAws:
     """Listens on 127.0.0.1 (a free port) and forwards to moto at `moto_endpoint` what AWS would accept."""
 
     def __init__(self, moto_endpoint: str) -> None:
         self.moto_endpoint = moto_endpoint.rstrip("/")
         self.time_scale = 1.0  # > 1: SQS visibility delays pass that many times faster
+        # SQS's short polls sample a subset of its servers and may answer nothing while messages wait
+        # (SQS developer guide, "short and long polling"): the next this many short polls answer empty.
+        self.empty_short_polls = 0
         self.refused: list[tuple[str, str]] = []  # (target, error code) of every call refused
         self._faults: list[AwsFault] = []
         self._lock = threading.Lock()
         self._sizes: dict[str, int] = {}  # queue URL -> MaximumMessageSize
+        self._move_tasks: list[MoveTask] = []
         self.generation = 0  # counts resets: a call hung across one must not reach the next test's moto
         self._pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
         self._moto = boto3.client(
@@ -112,8 +154,12 @@ class StrictAws:
             self.generation += 1
             self._faults.clear()
             self._sizes.clear()
+            for task in self._move_tasks:
+                task.cancelled = True
+            self._move_tasks.clear()
             self.refused.clear()
             self.time_scale = 1.0
+            self.empty_short_polls = 0
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -145,6 +191,11 @@ class StrictAws:
         elif target == "AmazonSQS.ChangeMessageVisibilityBatch":
             for entry in document.get("Entries") or []:
                 entry["VisibilityTimeout"] = self._visibility(entry.get("VisibilityTimeout"))
+        elif target == "AmazonSQS.ReceiveMessage" and not document.get("WaitTimeSeconds"):
+            with self._lock:
+                if self.empty_short_polls > 0:
+                    self.empty_short_polls -= 1
+                    raise EmptyAnswer()
         elif target in ("AmazonSQS.SetQueueAttributes", "AmazonSQS.DeleteQueue", "AmazonSQS.CreateQueue"):
             with self._lock:
                 self._sizes.clear()
@@ -222,6 +273,80 @@ class StrictAws:
             )
         return int(value // self.time_scale) if self.time_scale > 1 else value
 
+    # -- message move tasks, which moto lacks ----------------------------------------------------------
+    def move_tasks(self, target: str, document: dict[str, Any]) -> dict[str, Any]:
+        if target == "AmazonSQS.StartMessageMoveTask":
+            return self._start_move_task(document)
+        if target == "AmazonSQS.ListMessageMoveTasks":
+            with self._lock:
+                tasks = [t for t in reversed(self._move_tasks) if t.source_arn == document.get("SourceArn")]
+            return {"Results": [t.as_result() for t in tasks[: int(document.get("MaxResults") or 1)]]}
+        with self._lock:  # CancelMessageMoveTask
+            task = next((t for t in self._move_tasks if t.handle == document.get("TaskHandle")), None)
+            if task is None or task.status != "RUNNING":
+                raise Refused("ResourceNotFoundException", "The specified task handle is not valid.")
+            task.cancelled = True
+            return {"ApproximateNumberOfMessagesMoved": task.moved}
+
+    def _start_move_task(self, document: dict[str, Any]) -> dict[str, Any]:
+        source, destination = str(document.get("SourceArn", "")), str(document.get("DestinationArn", ""))
+        if not destination:
+            raise Refused("InvalidParameterValue", "DestinationArn is required by this local stand-in.")
+        with self._lock:
+            if any(t.source_arn == source and t.status == "RUNNING" for t in self._move_tasks):
+                raise Refused(
+                    "UnsupportedOperation",
+                    "There is already a task running. Only one active task is allowed for a source queue arn "
+                    "at a given time.",
+                )
+        source_url = self._url_of(source)
+        waiting = self._moto.get_queue_attributes(QueueUrl=source_url, AttributeNames=["ApproximateNumberOfMessages"])
+        rate = document.get("MaxNumberOfMessagesPerSecond")
+        task = MoveTask(
+            handle=f"local-{time.time_ns()}",
+            source_arn=source,
+            destination_arn=destination,
+            to_move=int(waiting["Attributes"]["ApproximateNumberOfMessages"]),
+            rate=int(rate) if rate else None,
+            started=int(time.time() * 1000),
+        )
+        with self._lock:
+            self._move_tasks.append(task)
+        threading.Thread(target=self._move, args=(task, source_url, self._url_of(destination)), daemon=True).start()
+        return {"TaskHandle": task.handle}
+
+    def _move(self, task: MoveTask, source_url: str, destination_url: str) -> None:
+        try:
+            while not task.cancelled and task.moved < task.to_move:
+                received = self._moto.receive_message(
+                    QueueUrl=source_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
+                ).get("Messages", [])
+                if not received:
+                    break
+                for message in received:
+                    attributes = {
+                        name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+                        for name, value in message.get("MessageAttributes", {}).items()
+                    }
+                    self._moto.send_message(
+                        QueueUrl=destination_url,
+                        MessageBody=message["Body"],
+                        **({"MessageAttributes": attributes} if attributes else {}),
+                    )
+                    self._moto.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
+                    task.moved += 1
+                    if task.rate:
+                        time.sleep(1 / task.rate)
+            task.status = "CANCELLED" if task.cancelled else "COMPLETED"
+        except Exception:  # a queue deleted under it, say
+            task.status = "FAILED"
+
+    def _url_of(self, arn: str) -> str:
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[2] != "sqs":
+            raise Refused("InvalidParameterValue", f"Value {arn} for parameter SourceArn is invalid.")
+        return f"{self.moto_endpoint}/{parts[4]}/{parts[5]}"
+
     def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> urllib3.BaseHTTPResponse:
         kept = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
         return self._pool.request(
@@ -286,9 +411,15 @@ class _FrontHandler(BaseHTTPRequestHandler):
                     return
                 if fault.code is not None:
                     raise Refused(fault.code, fault.message, fault.status)
+            if target in _MOVE_TASK_TARGETS:
+                self._reply(front.move_tasks(target, json.loads(body or b"{}")))
+                return
             if target.startswith("AmazonSQS.") and body:
                 document = front.check(target, json.loads(body))
                 body = json.dumps(document).encode()
+        except EmptyAnswer:
+            self._reply({})
+            return
         except Refused as refusal:
             with front._lock:
                 front.refused.append((target, refusal.code))
@@ -303,6 +434,14 @@ class _FrontHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.data)
+
+    def _reply(self, document: dict[str, Any]) -> None:
+        payload = json.dumps(document).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _refuse(self, target: str, refusal: Refused) -> None:
         service = {

@@ -5,19 +5,35 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmobs_actions.contract import InvalidAction, parse_action
-from llmobs_actions.messages import is_failure_record, is_sqs_event, unwrap, unwrap_document
+from llmobs_actions.dead_letters import Selection, counts, read_all, redrive_selected, release
+from llmobs_actions.messages import is_sqs_event, unwrap, unwrap_document
 
 QUEUE_URL_VARIABLE = "LLMOBS_ACTIONS_QUEUE_URL"
 DLQ_URL_VARIABLE = "LLMOBS_ACTIONS_DLQ_URL"
-REDRIVEN = "moved by SQS after maxReceiveCount (reasons: the function's log lines, by message_id)"
+DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE = "llmobs.actions", "LLMObs Action"
+# The services behind the operations this command calls, to name them in an error.
+_SERVICE_OF = {
+    "SendMessage": "SQS",
+    "ReceiveMessage": "SQS",
+    "DeleteMessage": "SQS",
+    "ChangeMessageVisibilityBatch": "SQS",
+    "GetQueueAttributes": "SQS",
+    "StartMessageMoveTask": "SQS",
+    "ListMessageMoveTasks": "SQS",
+    "PutEvents": "EventBridge",
+    "GetSecretValue": "Secrets Manager",
+}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class CliError(Exception):
@@ -31,6 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"llmobs-actions: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # an AWS error: one line saying what to do, never a traceback
+        explained = _explain_aws_error(error)
+        if explained is None:
+            raise
+        print(f"llmobs-actions: {explained}", file=sys.stderr)
+        return 2
+
+
+# --- the parser, with the examples every --help shows (a test runs each one) -------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,14 +64,33 @@ def _parser() -> argparse.ArgumentParser:
 
     send = commands.add_parser("send", help="build an action from flags, check it, and send it")
     actions = send.add_subparsers(required=True, metavar="ACTION")
-    clone = actions.add_parser("clone", help="clone_dataset")
+    clone = _command(
+        actions,
+        "clone",
+        "clone_dataset",
+        "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name golden-{date} "
+        "--queue-url $QUEUE_URL",
+        "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name snapshot --event-bus default",
+    )
     clone.add_argument("--project-id", required=True)
     clone.add_argument("--dataset-id", required=True)
     clone.add_argument("--name", required=True, help="may use {date}, {event_time:%%Y-%%m-%%d}, {source_name}")
     clone.add_argument("--description")
-    delete = actions.add_parser("delete", help="delete_experiments")
+    clone.add_argument("--event-time", help="the time name templates read (ISO 8601)")
+    delete = _command(
+        actions,
+        "delete",
+        "delete_experiments",
+        "llmobs-actions send delete --experiment-id $EXPERIMENT --queue-url $QUEUE_URL",
+    )
     delete.add_argument("--experiment-id", action="append", required=True, dest="experiment_ids")
-    prune = actions.add_parser("prune", help="prune_experiments")
+    prune = _command(
+        actions,
+        "prune",
+        "prune_experiments",
+        "llmobs-actions send prune --project-id $PROJECT --older-than-days 30 --keep-newest 5 --dry-run "
+        "--queue-url $QUEUE_URL",
+    )
     prune.add_argument("--project-id", required=True)
     prune.add_argument("--dataset-id")
     prune.add_argument("--older-than-days", type=int)
@@ -59,44 +103,113 @@ def _parser() -> argparse.ArgumentParser:
         target = action.add_mutually_exclusive_group()
         target.add_argument("--queue-url", help=f"the actions queue (default: ${QUEUE_URL_VARIABLE})")
         target.add_argument("--event-bus", help="publish on this EventBridge bus instead")
-        action.add_argument("--source", default="llmobs.actions", help="event source (with --event-bus)")
-        action.add_argument("--detail-type", default="LLMObs Action", help="event detail-type (with --event-bus)")
+        action.add_argument("--source", help=f"with --event-bus: the event's source (default {DEFAULT_SOURCE})")
+        action.add_argument("--detail-type", help=f"with --event-bus: its detail-type (default {DEFAULT_DETAIL_TYPE})")
         action.set_defaults(run=_send)
-    clone.set_defaults(action="clone_dataset")
-    delete.set_defaults(action="delete_experiments")
-    prune.set_defaults(action="prune_experiments")
 
-    validate = commands.add_parser("validate", help="check a message, an EventBridge event or an SQS event file")
+    validate = _command(
+        commands,
+        "validate",
+        None,
+        "llmobs-actions validate events/sqs-clone-dataset.json",
+        help="check a message, an EventBridge event or an SQS event file",
+    )
     validate.add_argument("file", type=Path)
     validate.set_defaults(run=_validate)
 
     dlq = commands.add_parser("dlq", help="the dead-letter queue")
     dlq_commands = dlq.add_subparsers(required=True, metavar="COMMAND")
-    listing = dlq_commands.add_parser("list", help="show dead-lettered messages and their reasons (keeps them)")
+    listing = _command(
+        dlq_commands,
+        "list",
+        None,
+        "llmobs-actions dlq list --dlq-url $DLQ_URL",
+        "llmobs-actions dlq list --dlq-url $DLQ_URL --json",
+        help="show dead-lettered messages, who put them there and why, with counts (they stay in the queue)",
+    )
     listing.add_argument("--dlq-url", help=f"default: ${DLQ_URL_VARIABLE}")
-    listing.add_argument("--max", type=int, default=100, help="show at most this many")
+    listing.add_argument("--max", type=int, default=1000, help="read at most this many (default 1000)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(run=_dlq_list)
-    redrive = dlq_commands.add_parser("redrive", help="move the messages back with an SQS message move task")
+    redrive = _command(
+        dlq_commands,
+        "redrive",
+        None,
+        "llmobs-actions dlq redrive --dlq-url $DLQ_URL --queue-url $QUEUE_URL --dry-run",
+        "llmobs-actions dlq redrive --dlq-url $DLQ_URL --queue-url $QUEUE_URL --error-class transient "
+        "--older-than 1h --max-per-second 5 --yes",
+        help="move dead-lettered messages back to their queue",
+    )
     redrive.add_argument("--dlq-url", help=f"default: ${DLQ_URL_VARIABLE}")
     redrive.add_argument("--queue-url", help=f"where they go back to (default: ${QUEUE_URL_VARIABLE})")
-    redrive.add_argument("--no-wait", action="store_true", help="start the task and return")
+    redrive.add_argument("--error-class", action="append", default=[], help="only this class (repeatable)")
+    redrive.add_argument("--older-than", type=_duration, help="only those dead-lettered longer ago (30m, 2h, 1d)")
+    redrive.add_argument("--include-invalid", action="store_true", help="invalid messages too (they fail again)")
+    redrive.add_argument("--max-per-second", type=float, help="move at most this many a second")
+    redrive.add_argument("--dry-run", action="store_true", help="say what would move, move nothing")
+    redrive.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    redrive.add_argument("--no-wait", action="store_true", help="with a move task: start it and return")
     redrive.set_defaults(run=_dlq_redrive)
 
-    invoke = commands.add_parser("invoke", help="run the handler once, here, on an event file (like sam local invoke)")
+    invoke = _command(
+        commands,
+        "invoke",
+        None,
+        "llmobs-actions invoke events/sqs-delete-experiments.json",
+        help="run the handler once, here, on an event file (like sam local invoke)",
+    )
     invoke.add_argument("event", type=Path)
+    invoke.add_argument("--timeout", type=int, help="seconds (default: template.yaml's FunctionTimeout, else 60)")
+    invoke.add_argument("--keep-ids", action="store_true", help="keep the file's message and event ids")
     invoke.set_defaults(run=_invoke)
     return parser
+
+
+def _command(
+    commands: Any, name: str, action: str | None, *examples: str, help: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with runnable examples."""
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help or action, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    if action:
+        parser.set_defaults(action=action)
+    return parser
+
+
+def help_examples() -> list[str]:
+    """Every example line of every command's --help, as written there."""
+    found: list[str] = []
+    pending = [_parser()]
+    while pending:
+        parser = pending.pop()
+        found += [line.strip() for line in (parser.epilog or "").splitlines() if line.startswith("  llmobs-actions")]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                pending += list(dict.fromkeys(action.choices.values()))
+    return found
+
+
+def _duration(text: str) -> float:
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 2h or 1d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 # --- send / validate -------------------------------------------------------------------------------
 
 
 def _send(args: argparse.Namespace) -> int:
+    if not args.event_bus and (args.source or args.detail_type):
+        raise CliError("--source and --detail-type go with --event-bus (a queue message has neither)")
     fields = (
         "project_id",
         "dataset_id",
         "name",
         "description",
+        "event_time",
         "experiment_ids",
         "older_than_days",
         "name_prefix",
@@ -114,7 +227,12 @@ def _send(args: argparse.Namespace) -> int:
         raise CliError(f"not sent, the action is invalid: {error}") from None
     body = json.dumps(action)
     if args.event_bus:
-        entry = {"Source": args.source, "DetailType": args.detail_type, "Detail": body, "EventBusName": args.event_bus}
+        entry = {
+            "Source": args.source or DEFAULT_SOURCE,
+            "DetailType": args.detail_type or DEFAULT_DETAIL_TYPE,
+            "Detail": body,
+            "EventBusName": args.event_bus,
+        }
         result = _client("events").put_events(Entries=[entry])["Entries"][0]
         if "EventId" not in result:
             raise CliError(f"EventBridge refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}")
@@ -130,12 +248,15 @@ def _validate(args: argparse.Namespace) -> int:
         document = json.loads(args.file.read_text())
     except (OSError, ValueError) as error:
         raise CliError(f"{args.file}: {error}") from None
-    bodies = [r.get("body", "") for r in document["Records"]] if is_sqs_event(document) else [None]
+    bodies = [r.get("body") for r in document["Records"]] if is_sqs_event(document) else [None]
     problems = 0
     for number, body in enumerate(bodies, start=1):
-        where = f"{args.file} record {number}" if body is not None else str(args.file)
+        sqs_record = is_sqs_event(document)
+        where = f"{args.file} record {number}" if sqs_record else str(args.file)
         try:
-            payload = unwrap(body) if body is not None else unwrap_document(document)
+            if sqs_record and not isinstance(body, str):
+                raise InvalidAction(f"the record's body is not a string ({type(body).__name__})")
+            payload = unwrap(body) if isinstance(body, str) else unwrap_document(document)
             action = parse_action(payload.action)
         except InvalidAction as error:
             problems += 1
@@ -151,80 +272,73 @@ def _validate(args: argparse.Namespace) -> int:
 def _dlq_list(args: argparse.Namespace) -> int:
     dlq_url = _required(args.dlq_url, DLQ_URL_VARIABLE, "--dlq-url")
     sqs = _client("sqs")
-    seen: dict[str, dict[str, Any]] = {}
-    handles = []
-    while len(seen) < args.max:  # hide what was read so each receive brings new messages, then show it again
-        received = sqs.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=min(10, args.max - len(seen)),
-            MessageAttributeNames=["All"],
-            VisibilityTimeout=30,
-        ).get("Messages", [])
-        if not received:
-            break
-        for message in received:
-            seen[message["MessageId"]] = message
-            handles.append(message["ReceiptHandle"])
-    for start in range(0, len(handles), 10):
-        sqs.change_message_visibility_batch(
-            QueueUrl=dlq_url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for n, h in enumerate(handles[start : start + 10])
-            ],
-        )
+    letters = read_all(sqs, dlq_url, args.max)
+    release(sqs, dlq_url, letters)
+    tally = counts(letters)
+    if args.json:
+        print(json.dumps({"count": len(letters), **tally, "messages": [d.as_json() for d in letters]}, indent=2))
+        return 0
     print(f"{'message id':36}  {'origin':11}  {'class':16}  {'http':4}  {'failed at':25}  reason")
-    for message in seen.values():
-        reason = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
-        letter = describe_dead_letter(message["Body"], reason)
+    for letter in letters:
+        failed = letter.failed_at
         print(
-            f"{reason.get('source_message_id', message['MessageId'])[:36]:36}  {letter.origin:11}  "
-            f"{letter.error_class[:16]:16}  {reason.get('http_status', '-'):4}  "
-            f"{reason.get('failed_at', '-')[:25]:25}  {letter.reason}"
+            f"{letter.source_message_id[:36]:36}  {letter.origin:11}  {letter.error_class[:16]:16}  "
+            f"{letter.attributes.get('http_status', '-'):4}  "
+            f"{failed.isoformat(timespec='seconds') if failed else '-':25}  {letter.reason}"
         )
-    print(f"{len(seen)} message(s)")
+    print(f"{len(letters)} message(s)")
+    for title, tallied in (("by error_class", tally["by_error_class"]), ("by origin", tally["by_origin"])):
+        if tallied:
+            print(f"{title}: " + ", ".join(f"{name} {count}" for name, count in tallied.items()))
     return 0
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    origin: str  # who put it there: function, sqs, eventbridge, scheduler, lambda
-    error_class: str
-    reason: str
-
-
-def describe_dead_letter(body: str, attributes: dict[str, str]) -> DeadLetter:
-    """Who dead-lettered a message and why, from its attributes or, for a Lambda OnFailure record, its body."""
-    if "error_class" in attributes:
-        exhausted = attributes.get("retries_exhausted")
-        why = attributes.get("error_message", "") + (f" ({exhausted})" if exhausted else "")
-        return DeadLetter("function", attributes["error_class"], why)
-    if "ERROR_CODE" in attributes:  # EventBridge or Scheduler could not deliver to the queue
-        origin = "scheduler" if "SCHEDULE_ARN" in attributes else "eventbridge"
-        source = attributes.get("SCHEDULE_ARN") or attributes.get("RULE_ARN", "")
-        return DeadLetter(origin, attributes["ERROR_CODE"], f"{attributes.get('ERROR_MESSAGE', '')} ({source})")
-    try:
-        document = json.loads(body)
-    except ValueError:
-        document = None
-    if is_failure_record(document):  # an asynchronous invocation that failed for good
-        condition = str(document["requestContext"].get("condition", "unknown"))
-        error = document.get("responsePayload")
-        error = error if isinstance(error, dict) else {}
-        return DeadLetter("lambda", condition, f"{error.get('errorType', '')}: {error.get('errorMessage', '')}")
-    return DeadLetter("sqs", "redriven", REDRIVEN)
 
 
 def _dlq_redrive(args: argparse.Namespace) -> int:
     dlq_url = _required(args.dlq_url, DLQ_URL_VARIABLE, "--dlq-url")
     queue_url = _required(args.queue_url, QUEUE_URL_VARIABLE, "--queue-url")
     sqs = _client("sqs")
+    selection = Selection(frozenset(args.error_class), args.older_than, args.include_invalid)
+    letters = read_all(sqs, dlq_url, limit=100_000)
+    release(sqs, dlq_url, letters)
+    chosen = [letter for letter in letters if selection.takes(letter)]
+    invalid_kept = sum(1 for letter in letters if letter.error_class == "invalid" and not args.include_invalid)
+    plan = f"{len(chosen)} of {len(letters)} message(s) back to {queue_url}"
+    if invalid_kept:
+        plan += f" ({invalid_kept} invalid kept: they would fail again; --include-invalid takes them)"
+    if not chosen:
+        print(f"nothing to redrive: {plan}")
+        return 0
+    if args.dry_run:
+        by_class = counts(chosen)["by_error_class"]
+        print(f"dry run, would move {plan}: " + ", ".join(f"{name} {count}" for name, count in by_class.items()))
+        return 0
+    if not args.yes and not _confirm(f"move {plan}?"):
+        print("nothing moved")
+        return 1
+    print(f"moving {plan}")
+    if len(chosen) == len(letters):
+        return _move_task(sqs, dlq_url, queue_url, args)  # nothing filtered: SQS moves them itself
+    moved = redrive_selected(
+        sqs,
+        dlq_url,
+        queue_url,
+        selection,
+        expected=len(chosen),
+        max_per_second=args.max_per_second,
+        progress=lambda done: print(f"\r{_bar(done, len(chosen))}", end="", flush=True),
+    )
+    print(f"\nmoved {moved} message(s)")
+    return 0 if moved == len(chosen) else 1
+
+
+def _move_task(sqs: Any, dlq_url: str, queue_url: str, args: argparse.Namespace) -> int:
     source_arn, destination_arn = (
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         for url in (dlq_url, queue_url)
     )
     # The destination is named: messages the function dead-lettered itself have no source SQS knows of.
-    task = sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn)
+    options = {"MaxNumberOfMessagesPerSecond": int(args.max_per_second)} if args.max_per_second else {}
+    task = sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn, **options)
     print(f"started message move task {task['TaskHandle']}")
     if args.no_wait:
         return 0
@@ -234,14 +348,24 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
             status.get("ApproximateNumberOfMessagesMoved", 0),
             status.get("ApproximateNumberOfMessagesToMove", 0),
         )
-        done = int(30 * moved / total) if total else 30
-        print(f"\r[{'#' * done}{'.' * (30 - done)}] {moved}/{total} {status['Status'].lower()}", end="", flush=True)
+        print(f"\r{_bar(moved, total)} {status['Status'].lower()}", end="", flush=True)
         if status["Status"] in ("COMPLETED", "CANCELLED", "FAILED"):
             print()
             if status["Status"] != "COMPLETED":
                 raise CliError(f"the move task ended {status['Status']}: {status.get('FailureReason', '')}")
             return 0
         time.sleep(2)
+
+
+def _bar(done: int, total: int) -> str:
+    filled = int(30 * done / total) if total else 30
+    return f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
+
+
+def _confirm(question: str) -> bool:
+    print(f"{question} [y/N] ", end="", flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
 
 
 # --- invoke ----------------------------------------------------------------------------------------
@@ -253,15 +377,19 @@ def _invoke(args: argparse.Namespace) -> int:
         event = json.loads(args.event.read_text())
     except (OSError, ValueError) as error:
         raise CliError(f"{args.event}: {error}") from None
+    if not args.keep_ids:
+        event = _fresh_ids(event)  # a second run is a new delivery, not a duplicate of the first
     from llmobs_actions import handler
     from llmobs_actions.settings import ConfigurationError
+
+    timeout = args.timeout or _template_timeout(Path("template.yaml")) or 60
 
     class Context:
         function_name = "llmobs-actions-cli"
         memory_limit_in_mb = 256
         invoked_function_arn = "arn:aws:lambda:local:000000000000:function:llmobs-actions-cli"
-        aws_request_id = f"cli-{int(time.time())}"
-        deadline = time.monotonic() + 60
+        aws_request_id = f"cli-{uuid.uuid4()}"
+        deadline = time.monotonic() + timeout
 
         def get_remaining_time_in_millis(self) -> int:
             return int((self.deadline - time.monotonic()) * 1000)
@@ -277,6 +405,32 @@ def _invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fresh_ids(event: Any) -> Any:
+    """The event with new SQS message ids and EventBridge event ids: what a new delivery would carry."""
+    if is_sqs_event(event):
+        for record in event["Records"]:
+            record["messageId"] = str(uuid.uuid4())
+            try:
+                body = json.loads(record.get("body", ""))
+            except (TypeError, ValueError):
+                continue
+            if isinstance(body, dict) and "detail-type" in body and "id" in body:
+                record["body"] = json.dumps(body | {"id": str(uuid.uuid4())})
+    elif isinstance(event, dict) and "detail-type" in event and "id" in event:
+        event = event | {"id": str(uuid.uuid4())}
+    return event
+
+
+def _template_timeout(template: Path) -> int | None:
+    """FunctionTimeout's default in a SAM template, read without a YAML parser (the command needs none)."""
+    try:
+        text = template.read_text()
+    except OSError:
+        return None
+    match = re.search(r"^  FunctionTimeout:\n(?:    .*\n)*?    Default: \"?(\d+)\"?", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
 # --- AWS -------------------------------------------------------------------------------------------
 
 
@@ -289,6 +443,49 @@ def _client(service: str) -> Any:
     if session.get_credentials() is None:
         raise CliError("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
     return session.client(service)
+
+
+def _explain_aws_error(error: Exception) -> str | None:
+    """One line for an AWS error: the service, the error code, what to do. None: not an AWS error."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    if isinstance(error, EndpointConnectionError):
+        return f"AWS unreachable: {error} (check the region, the URL and the network)"
+    if isinstance(error, BotoCoreError):
+        return f"AWS: {type(error).__name__}: {error}"
+    if not isinstance(error, ClientError):
+        return None
+    operation = error.operation_name
+    service = _SERVICE_OF.get(operation, "AWS")
+    code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+    message = str(error.response.get("Error", {}).get("Message", "")).strip()
+    return f"{service} {code} ({operation}): {_what_to_do(code, operation, service, message)}"
+
+
+def _what_to_do(code: str, operation: str, service: str, message: str) -> str:
+    short = code.split(".")[-1]
+    if short in ("AccessDenied", "AccessDeniedException", "AuthorizationError"):
+        prefix = {"SQS": "sqs", "EventBridge": "events", "Secrets Manager": "secretsmanager"}.get(service, "the")
+        return f"your credentials may not do this: ask for {prefix}:{operation} on that resource"
+    if short in (
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+    ):
+        return "your AWS credentials are expired or not valid: log in again (aws sso login, or fresh keys)"
+    if short in ("NonExistentQueue", "QueueDoesNotExist", "InvalidAddress"):
+        return "no such queue here: check the URL and the region (the stack's outputs list both queues)"
+    if short == "UnsupportedOperation" and operation == "StartMessageMoveTask":
+        return "a move task may already be running for this queue: wait for it (aws sqs list-message-move-tasks)"
+    if short in ("ThrottlingException", "RequestThrottled", "Throttling"):
+        return "AWS is throttling these calls: try again in a moment"
+    return message or "see the AWS documentation for this error"
 
 
 def _required(value: str | None, variable: str, flag: str) -> str:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from llmobs_actions.cli import main
+from llmobs_actions.cli import help_examples, main
 from local.datadog_emulator import DatadogEmulator
 from local.poller import Poller
-from tests.conftest import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, ROOT, Aws
+from local.strict_aws import AwsFault
+from tests.conftest import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, ROOT, Aws, delete_action
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -94,79 +95,199 @@ def test_dlq_list_shows_reasons_and_keeps_the_messages(
     assert len(aws.dead_letters()) == 1  # still there
 
 
-class FakeSqs:
-    """moto has no StartMessageMoveTask: this answers the three calls `dlq redrive` makes."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        polls = iter([("RUNNING", 1), ("RUNNING", 2), ("COMPLETED", 3)])
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                target = self.headers["X-Amz-Target"].split(".")[-1]
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-                fake.calls.append((target, body))
-                if target == "GetQueueAttributes":
-                    name = body["QueueUrl"].rsplit("/", 1)[-1]
-                    answer: dict[str, Any] = {"Attributes": {"QueueArn": f"arn:aws:sqs:us-east-1:123456789012:{name}"}}
-                elif target == "StartMessageMoveTask":
-                    answer = {"TaskHandle": "task-1"}
-                else:
-                    status, moved = next(polls)
-                    answer = {
-                        "Results": [
-                            {
-                                "Status": status,
-                                "ApproximateNumberOfMessagesMoved": moved,
-                                "ApproximateNumberOfMessagesToMove": 3,
-                            }
-                        ]
-                    }
-                payload = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-amz-json-1.0")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+def dead_letter(aws: Aws, body: str, error_class: str | None, failed_at: str = "2026-12-01T03:00:00+00:00") -> None:
+    """A message in the DLQ as the function leaves it (error_class None: as SQS's redrive leaves it)."""
+    values = {"error_class": error_class, "error_message": f"{error_class} reason", "failed_at": failed_at}
+    attributes = {k: {"DataType": "String", "StringValue": v} for k, v in values.items()} if error_class else {}
+    aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=body, MessageAttributes=attributes)
 
 
-@pytest.fixture
-def fake_sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSqs]:
-    fake = FakeSqs()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", fake.url)
-    monkeypatch.setattr("llmobs_actions.cli.time.sleep", lambda seconds: None)
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+def bodies_in(aws: Aws, queue_url: str) -> list[str]:
+    found: list[str] = []
+    while messages := aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
+        "Messages", []
+    ):
+        found += [m["Body"] for m in messages]
+    return sorted(found)
 
 
-def test_dlq_redrive_starts_a_move_task_back_to_the_queue_and_waits(
-    aws: Aws, fake_sqs: FakeSqs, capsys: pytest.CaptureFixture[str]
+def test_dlq_list_reads_everything_though_short_polls_answer_empty(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(
-        capsys,
-        "dlq",
-        "redrive",
-        "--dlq-url",
-        "http://sqs/123456789012/actions-dlq",
-        "--queue-url",
-        "http://sqs/123456789012/actions",
-    )
+    # GIVEN three dead letters, and SQS's short polls answering nothing at first (as they may)
+    for n, error_class in enumerate(["invalid", "transient", None]):
+        dead_letter(aws, json.dumps(delete_action(experiment_ids=[f"e{n}"])), error_class)
+    assert aws.front is not None
+    aws.front.empty_short_polls = 3
+
+    # WHEN an operator lists them, as text and as JSON
+    code, out, _ = run(capsys, "dlq", "list", "--dlq-url", aws.dlq_url)
+    json_code, json_out, _ = run(capsys, "dlq", "list", "--dlq-url", aws.dlq_url, "--json")
+
+    # THEN all three are there, counted by class and by origin, and still in the queue
+    assert (code, json_code) == (0, 0)
+    assert "3 message(s)" in out
+    assert "by error_class: invalid 1, transient 1, redriven 1" in out
+    assert "by origin: function 2, sqs 1" in out
+    listed = json.loads(json_out)
+    assert listed["count"] == 3
+    assert listed["by_origin"] == {"function": 2, "sqs": 1}
+    assert {m["error_class"] for m in listed["messages"]} == {"invalid", "transient", "redriven"}
+    aws.front.empty_short_polls = 0
+    assert len(aws.dead_letters()) == 3
+
+
+def test_dlq_redrive_without_filters_runs_a_move_task_and_waits(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    for n in range(3):
+        dead_letter(aws, json.dumps(delete_action(experiment_ids=[f"e{n}"])), "transient")
+    code, out, _ = run(capsys, "dlq", "redrive", "--dlq-url", aws.dlq_url, "--queue-url", aws.queue_url, "--yes")
     assert code == 0
-    [start] = [body for target, body in fake_sqs.calls if target == "StartMessageMoveTask"]
-    assert start == {
-        "SourceArn": "arn:aws:sqs:us-east-1:123456789012:actions-dlq",
-        "DestinationArn": "arn:aws:sqs:us-east-1:123456789012:actions",
-    }
+    assert "started message move task" in out
     assert "3/3 completed" in out
+    assert aws.dead_letters() == []
+    assert len(bodies_in(aws, aws.queue_url)) == 3
+
+
+def test_dlq_redrive_filters_by_class_and_age_and_keeps_invalid_ones(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN old and recent transient failures, an auth failure and an invalid message
+    dead_letter(aws, "old transient", "transient", failed_at="2026-11-01T00:00:00+00:00")
+    dead_letter(aws, "recent transient", "transient", failed_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    dead_letter(aws, "auth", "auth", failed_at="2026-11-01T00:00:00+00:00")
+    dead_letter(aws, "invalid", "invalid", failed_at="2026-11-01T00:00:00+00:00")
+    redrive = ["dlq", "redrive", "--dlq-url", aws.dlq_url, "--queue-url", aws.queue_url]
+
+    # WHEN a dry run, then the real redrive of transient failures older than a day, at most 20 a second
+    code, out, _ = run(capsys, *redrive, "--error-class", "transient", "--older-than", "1d", "--dry-run")
+    assert (code, "would move 1 of 4 message(s)" in out) == (0, True)
+    assert bodies_in(aws, aws.queue_url) == []
+    code, out, _ = run(
+        capsys, *redrive, "--error-class", "transient", "--older-than", "1d", "--max-per-second", "20", "--yes"
+    )
+
+    # THEN exactly that one moved, its body unchanged; the rest stayed
+    assert code == 0
+    assert "moved 1 message(s)" in out
+    assert bodies_in(aws, aws.queue_url) == ["old transient"]
+    assert sorted(d["body"] for d in aws.dead_letters()) == ["auth", "invalid", "recent transient"]
+
+    # ...and a redrive of everything still keeps the invalid one unless asked
+    code, out, _ = run(capsys, *redrive, "--yes")
+    assert "1 invalid kept" in out
+    assert [d["body"] for d in aws.dead_letters()] == ["invalid"]
+    assert run(capsys, *redrive, "--include-invalid", "--yes")[0] == 0
+    assert aws.dead_letters() == []
+
+
+def test_dlq_redrive_asks_first_and_moves_nothing_when_refused(
+    aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead_letter(aws, "waiting", "transient")
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    code, out, _ = run(capsys, "dlq", "redrive", "--dlq-url", aws.dlq_url, "--queue-url", aws.queue_url)
+    assert code == 1
+    assert "? [y/N]" in out
+    assert "nothing moved" in out
+    assert [d["body"] for d in aws.dead_letters()] == ["waiting"]
+
+
+def test_a_move_task_already_running_is_one_line_not_a_traceback(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    for n in range(30):
+        dead_letter(aws, f"slow {n}", "transient")
+    redrive = ["dlq", "redrive", "--dlq-url", aws.dlq_url, "--queue-url", aws.queue_url, "--yes"]
+    assert run(capsys, *redrive, "--max-per-second", "1", "--no-wait")[0] == 0
+    code, _, err = run(capsys, *redrive)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "SQS UnsupportedOperation (StartMessageMoveTask): a move task may already be running" in err
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (
+            "AccessDenied",
+            "SQS AccessDenied (GetQueueAttributes): your credentials may not do this: ask for sqs:GetQueueAttributes",
+        ),
+        ("ExpiredToken", "SQS ExpiredToken (GetQueueAttributes): your AWS credentials are expired or not valid"),
+    ],
+)
+def test_aws_errors_are_one_line_saying_what_to_do(
+    aws: Aws, capsys: pytest.CaptureFixture[str], code: str, expected: str
+) -> None:
+    assert aws.front is not None
+    aws.front.inject(AwsFault(target="AmazonSQS.GetQueueAttributes", code=code, times=1))
+    exit_code, out, err = run(capsys, "dlq", "list", "--dlq-url", aws.dlq_url)
+    assert exit_code == 2
+    assert err.strip().startswith(f"llmobs-actions: {expected}")
+    assert "Traceback" not in out + err
+
+
+def test_a_wrong_queue_url_is_one_line(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "dlq", "list", "--dlq-url", aws.dlq_url + "-typo")
+    assert code == 2
+    assert "no such queue here: check the URL and the region" in err
+
+
+def test_source_and_detail_type_need_an_event_bus(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "send", "delete", "--experiment-id", "e1", "--queue-url", aws.queue_url, "--source", "x")
+    assert code == 2
+    assert "--source and --detail-type go with --event-bus" in err
+    assert aws.sqs.receive_message(QueueUrl=aws.queue_url).get("Messages", []) == []
+
+
+def test_validate_says_when_a_record_body_is_not_a_string(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    event = {"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": {"action": "clone_dataset"}}]}
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    code, out, _ = run(capsys, "validate", str(tmp_path / "event.json"))
+    assert code == 1
+    assert "record 1: invalid: the record's body is not a string (dict)" in out
+
+
+def test_invoking_the_same_file_twice_acts_twice(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(2):
+        assert run(capsys, "invoke", str(ROOT / "events" / "sqs-clone-dataset.json"))[0] == 0
+    assert len(emulator.calls("POST", "/clone")) == 2, "each run is a new delivery, not a duplicate"
+    assert run(capsys, "invoke", str(ROOT / "events" / "sqs-clone-dataset.json"), "--keep-ids")[0] == 0
+    assert run(capsys, "invoke", str(ROOT / "events" / "sqs-clone-dataset.json"), "--keep-ids")[0] == 0
+    assert len(emulator.calls("POST", "/clone")) == 3, "the same ids again: the second is a duplicate"
+
+
+def test_invoke_gives_the_handler_the_template_s_function_timeout(tmp_path: Path) -> None:
+    from llmobs_actions.cli import _template_timeout
+
+    assert _template_timeout(ROOT / "template.yaml") == 60
+    (tmp_path / "template.yaml").write_text('Parameters:\n  FunctionTimeout:\n    Type: String\n    Default: "15"\n')
+    assert _template_timeout(tmp_path / "template.yaml") == 15
+    assert _template_timeout(tmp_path / "missing.yaml") is None
+
+
+def test_every_help_example_runs(
+    aws: Aws,
+    emulator: DatadogEmulator,
+    function_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)  # the examples name files in events/
+    values = {
+        "$PROJECT": PROJECT_ID,
+        "$DATASET": DATASET_ID,
+        "$EXPERIMENT": EXPERIMENT_IDS[0],
+        "$QUEUE_URL": aws.queue_url,
+        "$DLQ_URL": aws.dlq_url,
+    }
+    examples = help_examples()
+    assert len(examples) >= 10
+    for example in examples:
+        for name, value in values.items():
+            example = example.replace(name, value)
+        argv = shlex.split(example)[1:]
+        assert main(argv) == 0, example
+        capsys.readouterr()
 
 
 def test_invoke_runs_the_handler_on_an_event_file(
