@@ -60,9 +60,10 @@ soak: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m bench.run
 
-## make schema: regenerate the JSON Schema of the message contract
+## make schema: regenerate the JSON Schemas of the message contract and of the result events
 schema: $(INSTALLED)
 	$(BIN)/python -m llmobs_actions.contract > schemas/action.v1.schema.json
+	$(BIN)/python -m llmobs_actions.results > schemas/result-event.v1.schema.json
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -18,6 +18,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from llmobs_actions.results import DEFAULT_SOURCE as RESULT_SOURCE
+from llmobs_actions.results import RESULT_DETAIL_TYPES
 from local.datadog_emulator import DatadogEmulator
 from local.strict_aws import StrictAws
 from local.template import StackValues, stack_values
@@ -69,6 +71,20 @@ class AwsResources:
     sqs: Any
     secrets: Any
     front: StrictAws | None = None  # to break a service on purpose, or speed up SQS's clock
+    results_queue_url: str | None = None  # where a producer's rule on the result bus delivers result events
+
+    def result_events(self) -> list[dict[str, Any]]:
+        """The result events delivered so far (each read once), oldest first."""
+        found: list[dict[str, Any]] = []
+        while self.results_queue_url and (
+            messages := self.sqs.receive_message(QueueUrl=self.results_queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+        ):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.results_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return sorted(found, key=lambda event: str(event.get("detail", {}).get("finished_at")))
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Everything in the DLQ, attributes flattened to strings; the messages stay in the queue."""
@@ -211,9 +227,37 @@ def create_resources(
 
     secrets = boto3.client("secretsmanager", region_name=REGION)
     secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY, "app_key": APP_KEY}))
+    results = _result_listener(sqs, events, values)
     return AwsResources(
-        endpoint, values, queue_url, queue_arn, dlq_url, dlq_arn, table_name, rule_name, sqs, secrets, front
+        endpoint,
+        values,
+        queue_url,
+        queue_arn,
+        dlq_url,
+        dlq_arn,
+        table_name,
+        rule_name,
+        sqs,
+        secrets,
+        front,
+        results,
     )
+
+
+def _result_listener(sqs: Any, events: Any, values: StackValues) -> str | None:
+    """What a producer that wants its results sets up: a rule on the result bus feeding a queue of its own."""
+    bus = values.function_environment.get("RESULT_EVENT_BUS")
+    if not bus:
+        return None
+    url = str(sqs.create_queue(QueueName=f"{values.queue_name}-results")["QueueUrl"])
+    pattern = {"source": [RESULT_SOURCE], "detail-type": list(RESULT_DETAIL_TYPES)}
+    events.put_rule(Name=f"{values.queue_name}-results", EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule=f"{values.queue_name}-results",
+        EventBusName=bus,
+        Targets=[{"Id": "results", "Arn": _queue_arn(sqs, url)}],
+    )
+    return url
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:

@@ -135,12 +135,17 @@ class ActionRunner:
                 "dry run: would clone dataset",
                 extra={"project_id": action.project_id, "dataset_id": action.dataset_id, "new_name": action.name},
             )
-            return ActionResult(f"dry run: would clone {action.dataset_id} as {action.name!r}", {"dry_run": True})
+            return ActionResult(
+                f"dry run: would clone {action.dataset_id} as {action.name!r}", {"dry_run": True, "name": action.name}
+            )
         if attempt.may_have_run_before:
             adopted = self._earlier_clone(action, attempt)
             if adopted is not None:
                 logger.info("adopted the dataset an earlier attempt created", extra={"new_dataset_id": adopted.id})
-                return ActionResult(f"cloned earlier as {adopted.id}", {"new_dataset_id": adopted.id, "adopted": True})
+                return ActionResult(
+                    f"cloned earlier as {adopted.id}",
+                    {"new_dataset_id": adopted.id, "name": adopted.name, "current_version": None, "adopted": True},
+                )
         cloned = self._call(
             attempt,
             lambda keys, timeout: self._datadog.clone_dataset(
@@ -156,7 +161,11 @@ class ActionRunner:
         logger.info("dataset cloned", extra={"new_dataset_id": cloned.id, "current_version": cloned.current_version})
         return ActionResult(
             f"cloned {action.dataset_id} as {cloned.id}",
-            {"new_dataset_id": cloned.id, "current_version": cloned.current_version},
+            {
+                "new_dataset_id": cloned.id,
+                "name": cloned.name or action.name,
+                "current_version": cloned.current_version,
+            },
         )
 
     def _with_names_rendered(self, action: CloneDataset, attempt: Attempt) -> CloneDataset:
@@ -271,7 +280,10 @@ class ActionRunner:
             logger.info(
                 "dry run: would delete experiments", extra={"count": len(ids), "experiment_ids": ids[:LOGGED_IDS]}
             )
-            return ActionResult(f"dry run: would delete {len(ids)} experiment(s)", {"dry_run": True})
+            return ActionResult(
+                f"dry run: would delete {len(ids)} experiment(s)",
+                {"dry_run": True, "to_delete": len(ids), "experiment_ids_sha256": ids_digest(ids)},
+            )
         chunks = [ids[start : start + self._chunk] for start in range(0, len(ids), self._chunk)]
         gone: list[str] = []
         for number, chunk in enumerate(chunks, start=1):

@@ -86,6 +86,23 @@ class _ActionBase(BaseModel):
         description="Producer-chosen key: two messages with the same key take effect once.",
     )
     dry_run: bool = Field(default=False, description="Validate and log what would be done; change nothing.")
+    correlation_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=PRINTABLE_PATTERN,
+        description="Free text the producer sets; the result event and task callback echo it back.",
+    )
+    task_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description=(
+            "A Step Functions task token ($$.Task.Token of a sqs:sendMessage.waitForTaskToken step): the final "
+            "outcome is sent back with SendTaskSuccess or SendTaskFailure. Never logged."
+        ),
+    )
 
 
 class CloneDataset(_ActionBase, _Timed):

@@ -16,6 +16,7 @@ from llmobs_actions.observability import logger, metrics, observe_datadog_call, 
 from llmobs_actions.outcomes import Status, report
 from llmobs_actions.processing import Processor
 from llmobs_actions.queues import Queues
+from llmobs_actions.results import Announcer
 from llmobs_actions.settings import Settings
 
 
@@ -49,7 +50,8 @@ def processor() -> Processor:
     else:
         logger.warning("IDEMPOTENCY_TABLE is not set: idempotency is OFF, a redelivered message can act twice")
     queues = Queues(settings.dead_letter_queue_url, max_connections=settings.max_workers)
-    return Processor(settings, runner, queues, idempotency)
+    announcer = Announcer(settings.result_event_bus, settings.result_event_source, settings.max_workers)
+    return Processor(settings, runner, queues, idempotency, announcer)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 # Part of every record's key: changing it orphans every stored record, so it never follows module names.
 KEY_PREFIX = "llmobs-actions.v1"
+# Optional fields the contract gained after records were first written: left out of a fingerprint when
+# unset, so that a redelivery across a deployment still matches the record an older release stored.
+FIELDS_ADDED_SINCE_V1 = ("event_time",)
 
 
 class Idempotency:
@@ -90,8 +93,12 @@ class Idempotency:
 
 
 def fingerprint(action: AnyAction) -> str:
-    """What the action does, without how it was asked (key, dry run): two requests under one key must match."""
-    document = action.model_dump(mode="json", exclude={"idempotency_key", "dry_run"})
+    """What the action does, without how it was asked (key, dry run) or whom to tell (correlation id, task
+    token): two requests under one key must match, and a resend with a new token is still a duplicate."""
+    document = action.model_dump(mode="json", exclude={"idempotency_key", "dry_run", "correlation_id", "task_token"})
+    for field in FIELDS_ADDED_SINCE_V1:
+        if document.get(field) is None:
+            document.pop(field, None)  # unset: the fingerprint a record stored by an older release has
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 

@@ -36,6 +36,7 @@ class Payload:
     action: object
     event_id: str | None = None
     event_time: str | None = None
+    detail_type: str | None = None
     failure_condition: str | None = None  # "RetriesExhausted", "EventAgeExceeded", ...
     failure_recorded_at: str | None = None  # the record's timestamp
 
@@ -113,15 +114,17 @@ def unwrap_document(document: object) -> Payload:
             action=inner.action,
             event_id=inner.event_id,
             event_time=inner.event_time,
+            detail_type=inner.detail_type,
             failure_condition=condition if isinstance(condition, str) else "unknown",
             failure_recorded_at=recorded_at if isinstance(recorded_at, str) else None,
         )
     if isinstance(document, Mapping) and "detail" in document and "detail-type" in document:
-        event_id, event_time = document.get("id"), document.get("time")
+        event_id, event_time, detail_type = document.get("id"), document.get("time"), document.get("detail-type")
         return Payload(
             action=document["detail"],
             event_id=event_id if isinstance(event_id, str) and event_id else None,
             event_time=event_time if isinstance(event_time, str) else None,
+            detail_type=detail_type if isinstance(detail_type, str) else None,
         )
     return Payload(action=document)
 

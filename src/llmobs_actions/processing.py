@@ -26,6 +26,7 @@ from llmobs_actions.messages import (
 from llmobs_actions.observability import logger
 from llmobs_actions.outcomes import Outcome
 from llmobs_actions.queues import Queues
+from llmobs_actions.results import RESULT_DETAIL_TYPES, Announcer, Reply
 from llmobs_actions.settings import Settings
 from llmobs_actions.settlement import Settlement
 
@@ -36,7 +37,12 @@ MAX_ASYNC_EVENT_AGE = timedelta(hours=6)
 
 class Processor:
     def __init__(
-        self, settings: Settings, runner: ActionRunner, queues: Queues, idempotency: Idempotency | None
+        self,
+        settings: Settings,
+        runner: ActionRunner,
+        queues: Queues,
+        idempotency: Idempotency | None,
+        announcer: Announcer | None = None,
     ) -> None:
         self._settings = settings
         self._runner = runner
@@ -44,7 +50,7 @@ class Processor:
         backoff = Backoff(
             settings.retry_base_delay_seconds, settings.retry_backoff_factor, settings.max_retry_delay_seconds
         )
-        self._settlement = Settlement(queues, backoff)
+        self._settlement = Settlement(queues, backoff, announcer)
         # urllib3 and boto3 clients are thread-safe, so records of a batch wait on Datadog together.
         self._pool = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="record")
 
@@ -71,10 +77,19 @@ class Processor:
 
     def _process(self, message: InboundMessage, document: object | None, remaining_ms: RemainingMillis) -> Outcome:
         action_name: str | None = None
+        key: str | None = None
+        reply: Reply | None = Reply()  # whom to tell about the outcome; None: nobody
         try:
             if message.malformed:
                 raise InvalidAction(message.malformed)
             payload = unwrap(message.body) if document is None else unwrap_document(document)
+            if payload.detail_type in RESULT_DETAIL_TYPES:
+                reply = None  # announcing it would feed the loop that brought it here
+                raise InvalidAction(
+                    f"a result event ({payload.detail_type}), not an action: the rule that sent it to the queue "
+                    "must not match result events"
+                )
+            reply = Reply.from_payload(payload.action)
             action_name = _claimed_action(payload.action)
             logger.thread_safe_append_keys(action=action_name)
             action = parse_action(payload.action, max_experiment_ids=self._settings.max_experiment_ids)
@@ -85,8 +100,8 @@ class Processor:
             failure = classify(error)
             if failure.error_class is ErrorClass.INTERNAL:
                 logger.exception("unexpected error handling the message")
-            return self._settlement.failed(message, action_name, failure)
-        return self._settlement.done(message, action.action, result)
+            return self._settlement.failed(message, action_name, failure, key, reply)
+        return self._settlement.done(message, action, key, result, reply)
 
     def _act(self, action: AnyAction, key: str, attempt: Attempt) -> ActionResult:
         if action.dry_run or self._idempotency is None:

@@ -40,6 +40,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "RETRY_BASE_DELAY_SECONDS": "retry_base_delay_seconds",
     "RETRY_BACKOFF_FACTOR": "retry_backoff_factor",
     "MIN_REMAINING_TIME_MS": "min_remaining_time_ms",
+    "RESULT_EVENT_BUS": "result_event_bus",
+    "RESULT_EVENT_SOURCE": "result_event_source",
 }
 REQUIRED_ENVIRONMENT_VARIABLES: tuple[str, ...] = ("DD_SECRET_ID", "DEAD_LETTER_QUEUE_URL")
 
@@ -78,6 +80,9 @@ class Settings(BaseModel):
     retry_base_delay_seconds: int = Field(default=30, ge=0, le=SQS_MAX_VISIBILITY_SECONDS)
     retry_backoff_factor: float = Field(default=6.0, ge=1, le=20)
     min_remaining_time_ms: int | None = Field(default=None, ge=0)
+    # Where final outcomes are announced (a bus name or ARN); unset: no result events.
+    result_event_bus: str | None = Field(default=None, max_length=1600)
+    result_event_source: str = Field(default="llmobs.actions", min_length=1, max_length=256)
 
     @field_validator("datadog_site")
     @classmethod

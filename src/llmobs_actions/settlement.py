@@ -6,33 +6,50 @@ from __future__ import annotations
 import time
 
 from llmobs_actions.actions import ActionResult
+from llmobs_actions.contract import AnyAction
 from llmobs_actions.failures import Backoff, Disposition, Failure, dead_letter_attributes
 from llmobs_actions.messages import InboundMessage
 from llmobs_actions.observability import logger
 from llmobs_actions.outcomes import Outcome, Status
 from llmobs_actions.queues import Queues
+from llmobs_actions.results import Announcer, Reply, result_detail
 
 # A retry is scheduled to come back at least this long before its queue's retention would delete it.
 EXPIRY_MARGIN_SECONDS = 300
 
 
 class Settlement:
-    def __init__(self, queues: Queues, backoff: Backoff) -> None:
+    def __init__(self, queues: Queues, backoff: Backoff, announcer: Announcer | None = None) -> None:
         self._queues = queues
         self._backoff = backoff
+        self._announcer = announcer
 
-    def done(self, message: InboundMessage, action: str, result: ActionResult) -> Outcome:
-        return Outcome(message.message_id, Status.DONE, action, result.summary, details=result.details)
+    def done(
+        self, message: InboundMessage, action: AnyAction, key: str | None, result: ActionResult, reply: Reply | None
+    ) -> Outcome:
+        """A final outcome: announced to whoever asked (result event, task callback), duplicates and dry runs too."""
+        self._announce(message, action.action, key, reply, details=result.details)
+        return Outcome(message.message_id, Status.DONE, action.action, result.summary, details=result.details)
 
-    def failed(self, message: InboundMessage, action_name: str | None, failure: Failure) -> Outcome:
-        """Dead-letter what can never succeed, or what has no try left; give everything else its delay."""
+    def failed(
+        self,
+        message: InboundMessage,
+        action_name: str | None,
+        failure: Failure,
+        key: str | None = None,
+        reply: Reply | None = None,
+    ) -> Outcome:
+        """Dead-letter what can never succeed, or what has no try left; give everything else its delay.
+
+        A message that will be retried announces nothing: its outcome is not final yet.
+        """
         if failure.disposition is Disposition.DEAD_LETTER:
-            return self._dead_letter(message, action_name, failure)
+            return self._dead_letter(message, action_name, failure, key, reply)
         delay = self._backoff.delay(failure, message.receive_count)
         exhausted, delay = self._retries_left(message, delay)
         if exhausted is not None:
             # SQS would move it to the DLQ on its next receive, without any reason: send it ourselves.
-            return self._dead_letter(message, action_name, failure, exhausted)
+            return self._dead_letter(message, action_name, failure, key, reply, exhausted)
         log_fields = _log_fields(failure)
         if delay is not None and message.source_arn and message.receipt_handle:
             try:
@@ -65,7 +82,13 @@ class Settlement:
         return None, delay
 
     def _dead_letter(
-        self, message: InboundMessage, action_name: str | None, failure: Failure, exhausted: str | None = None
+        self,
+        message: InboundMessage,
+        action_name: str | None,
+        failure: Failure,
+        key: str | None,
+        reply: Reply | None,
+        exhausted: str | None = None,
     ) -> Outcome:
         log_fields = _log_fields(failure) | ({"retries_exhausted": exhausted} if exhausted else {})
         try:
@@ -76,7 +99,34 @@ class Settlement:
             )
             return Outcome(message.message_id, Status.RETRY, action_name, "dead-lettering failed", failure)
         logger.error("message dead-lettered", extra=log_fields | {"dead_letter_message_id": dead_letter_id})
+        error = (failure.error_class.value, failure.message, failure.http_status)
+        self._announce(message, action_name, key, reply, error=error)
         return Outcome(message.message_id, Status.DEAD_LETTERED, action_name, failure.message, failure)
+
+    def _announce(
+        self,
+        message: InboundMessage,
+        action: str | None,
+        key: str | None,
+        reply: Reply | None,
+        details: dict[str, object] | None = None,
+        error: tuple[str, str, int | None] | None = None,
+    ) -> None:
+        if self._announcer is None or reply is None:
+            return
+        detail = result_detail(
+            message_id=message.message_id,
+            action=action,
+            idempotency_key=key,
+            correlation_id=reply.correlation_id,
+            receive_count=message.receive_count,
+            details=details,
+            error=error,
+        )
+        try:
+            self._announcer.announce(detail, reply)
+        except Exception:  # telling the producer must never undo or repeat what was done
+            logger.exception("could not announce the outcome")
 
 
 def _log_fields(failure: Failure) -> dict[str, object]:

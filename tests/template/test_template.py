@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import subprocess
 import tomllib
@@ -299,8 +300,17 @@ def test_iam_grants_nothing_on_wildcards_but_xray(translated: dict[str, Any], va
             actions = as_list(statement["Action"])
             assert not any("*" in action for action in actions), f"{name}: wildcard action {actions}"
             if "*" in as_list(statement["Resource"]):
-                assert (name, statement.get("Sid")) == ("ActionsFunctionRole", "XRayTraces")
-                assert set(actions) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+                # Neither X-Ray nor Step Functions' task callbacks have a resource type to grant them on.
+                assert (name, statement.get("Sid")) in {
+                    ("ActionsFunctionRole", "XRayTraces"),
+                    ("ActionsFunctionRole", "TaskCallbacks"),
+                }
+                assert set(actions) <= {
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "states:SendTaskSuccess",
+                    "states:SendTaskFailure",
+                }
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -331,6 +341,9 @@ def test_the_function_role_grants_each_action_on_its_one_resource(translated: di
         "dynamodb:PutItem": [table],
         "dynamodb:UpdateItem": [table],
         "dynamodb:DeleteItem": [table],
+        "events:PutEvents": ["arn:aws:events:us-east-1:123456789012:event-bus/default"],
+        "states:SendTaskSuccess": ["*"],
+        "states:SendTaskFailure": ["*"],
         "xray:PutTraceSegments": ["*"],
         "xray:PutTelemetryRecords": ["*"],
     }
@@ -438,3 +451,35 @@ def test_samconfig_environments_deploy_with_valid_parameters(sam_template: dict[
             assert not allowed or value in allowed, f"{environment}: {name}={value} not in {allowed}"
             if "MinValue" in spec:
                 assert spec["MinValue"] <= int(value) <= spec.get("MaxValue", 10**9)
+
+
+def test_result_events_go_to_the_chosen_bus_only_and_can_be_turned_off(translated: dict[str, Any]) -> None:
+    on = resolved(translated, ResultEventBusName="evals-results")
+    assert on["ActionsFunction"]["Properties"]["Environment"]["Variables"]["RESULT_EVENT_BUS"] == "evals-results"
+    [publish] = [s for s in statements(on["ActionsFunctionRole"]) if s.get("Sid") == "PublishResults"]
+    assert (publish["Action"], publish["Resource"]) == (
+        "events:PutEvents",
+        "arn:aws:events:us-east-1:123456789012:event-bus/evals-results",
+    )
+    assert {"ResultSchemaRegistry", "ResultEventSchema"} <= set(on)
+    off = resolved(translated, ResultEventBusName="")
+    assert "RESULT_EVENT_BUS" not in off["ActionsFunction"]["Properties"]["Environment"]["Variables"]
+    assert not [s for s in statements(off["ActionsFunctionRole"]) if s.get("Sid") == "PublishResults"]
+    assert "ResultEventSchema" not in off
+
+
+def test_the_registry_holds_the_published_result_schema(translated: dict[str, Any]) -> None:
+    from llmobs_actions.results import result_event_json_schema
+
+    schema = resolved(translated)["ResultEventSchema"]["Properties"]
+    assert schema["Type"] == "JSONSchemaDraft4"
+    assert json.loads(schema["Content"]) == result_event_json_schema()
+    assert json.loads((TEMPLATE.parent / "schemas" / "result-event.v1.schema.json").read_text()) == (
+        result_event_json_schema()
+    )
+
+
+def test_the_template_refuses_a_rule_that_would_take_result_events(sam_template: dict[str, Any]) -> None:
+    [assertion] = sam_template["Rules"]["ResultEventsNeverBecomeActions"]["Assertions"]
+    contains = assertion["Assert"]["Fn::Not"][0]["Fn::Contains"]
+    assert contains == [["LLMObs Action Succeeded", "LLMObs Action Failed"], {"Ref": "EventDetailType"}]

@@ -1,0 +1,263 @@
+"""Results back to producers: the event that announces a message's final outcome on EventBridge, and the
+Step Functions task callback. Both happen after the action; neither can re-run it or fail the message."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmobs_actions.observability import count, logger
+
+SUCCEEDED = "LLMObs Action Succeeded"
+FAILED = "LLMObs Action Failed"
+RESULT_DETAIL_TYPES = frozenset({SUCCEEDED, FAILED})
+DEFAULT_SOURCE = "llmobs.actions"
+RESULT_SCHEMA_VERSION = 1
+# Every text of a detail is cut to this many characters, so that an event stays far under EventBridge's
+# entry limit (256 KB) and a callback under Step Functions' output limit (256 KiB), whatever came in.
+_LONGEST_TEXT = 1000
+_PUBLISH_TRIES = 3
+_PUBLISH_PAUSE_SECONDS = 0.2
+# Step Functions' answers that no retry can change: the task is over, or never was.
+_TASK_GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+# SendTaskFailure's limits (Step Functions API reference).
+_MAX_ERROR_CHARS, _MAX_CAUSE_CHARS = 256, 32_768
+
+
+class ResultError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error_class: str = Field(alias="class", description="The failure's class, as in the DLQ's error_class.")
+    message: str
+    http_status: int | None = None
+
+
+class ResultDetail(BaseModel):
+    """The detail of an `LLMObs Action Succeeded` or `LLMObs Action Failed` event (version 1)."""
+
+    model_config = ConfigDict(extra="forbid", title="llmobs-actions result event detail v1")
+
+    message_id: str = Field(description="The SQS message id (or the direct invocation's event id).")
+    action: str | None = Field(description="clone_dataset, delete_experiments, prune_experiments; null if unreadable.")
+    idempotency_key: str | None = Field(description="The key the action took effect under.")
+    correlation_id: str | None = Field(description="Echoed from the action's correlation_id.")
+    status: Literal["succeeded", "failed"]
+    dry_run: bool
+    duplicate: bool = Field(description="True when an earlier delivery did it: this announces the stored result.")
+    receive_count: int
+    finished_at: str = Field(description="ISO 8601, UTC.")
+    result: dict[str, Any] | None = Field(
+        description=(
+            "For a clone: new_dataset_id, name, current_version. For deletes and prunes: counts "
+            "(deleted, already_gone; matching, kept_newest, to_delete, ...)."
+        )
+    )
+    error: ResultError | None = Field(description="Why it failed; null when it succeeded.")
+
+
+class Reply(BaseModel):
+    """Who to tell about a message's outcome, as far as its body says (read before the contract)."""
+
+    correlation_id: str | None = None
+    task_token: str | None = Field(default=None, repr=False)  # a capability: never logged
+
+    @classmethod
+    def from_payload(cls, payload: object) -> Reply:
+        if not isinstance(payload, Mapping):
+            return cls()
+        correlation, token = payload.get("correlation_id"), payload.get("task_token")
+        return cls(
+            correlation_id=correlation[:_LONGEST_TEXT] if isinstance(correlation, str) else None,
+            task_token=token if isinstance(token, str) and 0 < len(token) <= 2048 else None,
+        )
+
+
+class EventsClient(Protocol):
+    def put_events(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+class StatesClient(Protocol):
+    def send_task_success(self, **kwargs: Any) -> dict[str, Any]: ...
+    def send_task_failure(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+class Announcer:
+    """Publishes result events (when a bus is configured) and answers task tokens, for final outcomes only."""
+
+    def __init__(
+        self,
+        event_bus: str | None,
+        source: str = DEFAULT_SOURCE,
+        max_connections: int = 10,
+        events: EventsClient | None = None,
+        states: StatesClient | None = None,
+    ) -> None:
+        self._bus, self._source, self._max_connections = event_bus, source, max_connections
+        self._events, self._states = events, states
+        self._lock = threading.Lock()
+
+    def announce(self, detail: ResultDetail, reply: Reply) -> None:
+        document = detail.model_dump(mode="json", by_alias=True)
+        if self._bus:
+            self._publish(SUCCEEDED if detail.status == "succeeded" else FAILED, document)
+        if reply.task_token:
+            self._answer_task(reply.task_token, detail, document)
+
+    def _publish(self, detail_type: str, document: dict[str, Any]) -> None:
+        entry = {
+            "Source": self._source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(document, separators=(",", ":")),
+            "EventBusName": self._bus,
+        }
+        problem = "no answer"
+        for attempt in range(_PUBLISH_TRIES):
+            try:
+                answer = self._events_client().put_events(Entries=[entry])
+            except Exception as error:  # throttled, unreachable: tried again briefly, then given up
+                problem = f"{type(error).__name__}: {str(error)[:300]}"
+            else:
+                if not answer.get("FailedEntryCount"):
+                    return
+                failed = (answer.get("Entries") or [{}])[0]
+                problem = f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
+            if attempt + 1 < _PUBLISH_TRIES:
+                time.sleep(_PUBLISH_PAUSE_SECONDS * (attempt + 1))
+        logger.error(
+            "result event not published; the action's outcome stands",
+            extra={"detail_type": detail_type, "problem": problem},
+        )
+        count("ResultPublishFailed")
+
+    def _answer_task(self, token: str, detail: ResultDetail, document: dict[str, Any]) -> None:
+        try:
+            if detail.status == "succeeded":
+                self._states_client().send_task_success(taskToken=token, output=json.dumps(document))
+            else:
+                assert detail.error is not None
+                self._states_client().send_task_failure(
+                    taskToken=token,
+                    error=detail.error.error_class[:_MAX_ERROR_CHARS],
+                    cause=detail.error.message[:_MAX_CAUSE_CHARS],
+                )
+        except Exception as error:  # the task is over, or Step Functions failed: logged, never retried
+            code = _aws_error_code(error)
+            gone = code in _TASK_GONE
+            logger.warning(
+                "the Step Functions task is over: its callback was not taken" if gone else "task callback failed",
+                extra={"error_code": code or type(error).__name__},
+            )
+            count("TaskCallbackFailed")
+
+    def _events_client(self) -> EventsClient:
+        with self._lock:
+            if self._events is None:
+                self._events = _client("events", self._max_connections)
+            return self._events
+
+    def _states_client(self) -> StatesClient:
+        with self._lock:
+            if self._states is None:
+                self._states = _client("stepfunctions", self._max_connections)
+            return self._states
+
+
+def result_detail(
+    *,
+    message_id: str,
+    action: str | None,
+    idempotency_key: str | None,
+    correlation_id: str | None,
+    receive_count: int,
+    details: Mapping[str, object] | None = None,
+    error: tuple[str, str, int | None] | None = None,
+    now: datetime | None = None,
+) -> ResultDetail:
+    """The detail of the event announcing one final outcome: `details` when done, `error` when it failed."""
+    details = dict(details or {})
+    dry_run, duplicate = bool(details.pop("dry_run", False)), bool(details.pop("duplicate", False))
+    return ResultDetail(
+        message_id=_cut(message_id),
+        action=action,
+        idempotency_key=_cut(idempotency_key) if idempotency_key else None,
+        correlation_id=_cut(correlation_id) if correlation_id else None,
+        status="failed" if error else "succeeded",
+        dry_run=dry_run,
+        duplicate=duplicate,
+        receive_count=receive_count,
+        finished_at=(now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        result=None if error else {k: _cut(v) if isinstance(v, str) else v for k, v in details.items()},
+        error=ResultError.model_validate({"class": error[0], "message": _cut(error[1]), "http_status": error[2]})
+        if error
+        else None,
+    )
+
+
+def result_event_json_schema() -> dict[str, Any]:
+    """The result event, envelope and detail, as JSON Schema draft 4 (what the EventBridge schema registry reads)."""
+    detail = ResultDetail.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
+    definitions = detail.pop("$defs", {})
+    schema: dict[str, Any] = _draft4(
+        {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "title": f"llmobs-actions result event v{RESULT_SCHEMA_VERSION}",
+            "description": "Published on the result bus when a message reaches its final outcome.",
+            "type": "object",
+            "required": ["source", "detail-type", "detail"],
+            "properties": {
+                "source": {"type": "string", "description": f"{DEFAULT_SOURCE} unless RESULT_EVENT_SOURCE says"},
+                "detail-type": {"type": "string", "enum": [SUCCEEDED, FAILED]},
+                "detail": {"$ref": "#/definitions/ResultDetail"},
+            },
+            "definitions": definitions | {"ResultDetail": detail},
+        }
+    )
+    return schema
+
+
+def _draft4(node: Any) -> Any:
+    """pydantic writes 2020-12; draft 4 has no `const` and no `examples`: spell them in its terms."""
+    if isinstance(node, list):
+        return [_draft4(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _draft4(value) for key, value in node.items() if key != "examples"}
+    if "const" in converted:
+        converted["enum"] = [converted.pop("const")]
+    return converted
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _LONGEST_TEXT else text[: _LONGEST_TEXT - 1] + "…"
+
+
+def _aws_error_code(error: BaseException) -> str | None:
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _client(service: str, max_connections: int) -> Any:
+    import boto3  # at the first result: a function that announces nothing never loads these clients
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"max_attempts": 2, "mode": "standard"},
+        max_pool_connections=max_connections,
+    )
+    return boto3.client(service, config=config)
+
+
+if __name__ == "__main__":  # `python -m llmobs_actions.results > schemas/result-event.v1.schema.json`
+    import sys
+
+    json.dump(result_event_json_schema(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
