@@ -15,6 +15,10 @@ The rules, from the services' own documentation:
 - SQS "SendMessage", "MessageAttributeValue": attribute names are at most 256 of A-Z a-z 0-9 _ - .,
   never start with "AWS." or "Amazon.", never start or end with "." nor hold "..".
 - SQS "ChangeMessageVisibility": 0 to 43,200 seconds.
+- EventBridge "PutEvents" and "Calculating PutEvents event entry size": at most 10 entries; an entry's
+  size (14 bytes for Time, the UTF-8 bytes of Source, DetailType, Detail and each of Resources) is at
+  most 256 KB, else the whole request is refused; a Detail that is not a JSON object fails its entry
+  with `MalformedDetail` (moto takes both).
 
 Two switches serve tests: `faults` break one operation on purpose (an error answer, or a hang), and
 `time_scale` runs SQS visibility on a faster clock, so an hour of back-off takes 30 s at 120.
@@ -22,6 +26,10 @@ Two switches serve tests: `faults` break one operation on purpose (an error answ
 moto has no message move tasks; the front plays them (StartMessageMoveTask, ListMessageMoveTasks,
 CancelMessageMoveTask) as the SQS API reference describes: bodies and attributes moved unchanged, at
 most one active task per source queue, an optional rate, progress counts.
+
+moto's Step Functions takes SendTaskSuccess and SendTaskFailure with any token and records nothing;
+the front answers them from `task_tokens` (local/task_tokens.py), which issues tokens and says
+InvalidToken, TaskTimedOut or InvalidOutput as Step Functions does.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ import boto3
 import urllib3
 from botocore.config import Config
 
+from local.task_tokens import TaskRefused, TaskTokens
+
 # Everything SQS refuses in a body or a String attribute value (the complement of its allowed set).
 SQS_ILLEGAL_CHARACTER = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 SQS_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
@@ -48,6 +58,9 @@ _ALLOWED = "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x1
 _MOVE_TASK_TARGETS = frozenset(
     {"AmazonSQS.StartMessageMoveTask", "AmazonSQS.ListMessageMoveTasks", "AmazonSQS.CancelMessageMoveTask"}
 )
+_TASK_TARGETS = frozenset({"AWSStepFunctions.SendTaskSuccess", "AWSStepFunctions.SendTaskFailure"})
+EVENTS_MAX_ENTRIES = 10
+EVENTS_MAX_ENTRY_BYTES = 262_144
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 
 
@@ -69,7 +82,9 @@ class AwsFault:
 
     - `code`: answer this AWS error (HTTP `status`) without forwarding the call;
     - `hang_seconds`: sit on the call this long first (a hanging service; the client's read timeout
-      fires before the answer comes), then answer `code` or forward it.
+      fires before the answer comes), then answer `code` or forward it;
+    - `answer`: reply this document (HTTP 200) without forwarding, e.g. a PutEvents answer with
+      FailedEntryCount 1.
     """
 
     target: str
@@ -78,6 +93,7 @@ class AwsFault:
     times: int = 1
     hang_seconds: float = 0.0
     message: str = "fault injected by the local stack"
+    answer: dict[str, Any] | None = None
 
 
 @dataclass
@@ -121,6 +137,7 @@ class StrictAws:
         self._lock = threading.Lock()
         self._sizes: dict[str, int] = {}  # queue URL -> MaximumMessageSize
         self._move_tasks: list[MoveTask] = []
+        self.task_tokens = TaskTokens()
         self.generation = 0  # counts resets: a call hung across one must not reach the next test's moto
         self._pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
         self._moto = boto3.client(
@@ -158,6 +175,7 @@ class StrictAws:
                 task.cancelled = True
             self._move_tasks.clear()
             self.refused.clear()
+            self.task_tokens.clear()
             self.time_scale = 1.0
             self.empty_short_polls = 0
 
@@ -199,6 +217,8 @@ class StrictAws:
         elif target in ("AmazonSQS.SetQueueAttributes", "AmazonSQS.DeleteQueue", "AmazonSQS.CreateQueue"):
             with self._lock:
                 self._sizes.clear()
+        elif target == "AWSEvents.PutEvents":
+            _check_put_events(document)
         return document
 
     def maximum_message_size(self, queue_url: object) -> int:
@@ -347,6 +367,22 @@ class StrictAws:
             raise Refused("InvalidParameterValue", f"Value {arn} for parameter SourceArn is invalid.")
         return f"{self.moto_endpoint}/{parts[4]}/{parts[5]}"
 
+    def put_events_in_part(self, path: str, headers: dict[str, str], document: dict[str, Any]) -> dict[str, Any]:
+        """PutEvents where some Details are malformed: those entries fail, the others go to moto, in order."""
+        entries = document["Entries"]
+        good = [entry for entry in entries if not _malformed_detail(entry)]
+        forwarded: list[dict[str, Any]] = []
+        if good:
+            answer = self.forward("POST", path, headers, json.dumps(document | {"Entries": good}).encode())
+            forwarded = json.loads(answer.data).get("Entries", [])
+        results = []
+        for entry in entries:
+            if _malformed_detail(entry):
+                results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
+            else:
+                results.append(forwarded.pop(0) if forwarded else {})
+        return {"FailedEntryCount": sum(1 for r in results if "ErrorCode" in r), "Entries": results}
+
     def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> urllib3.BaseHTTPResponse:
         kept = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
         return self._pool.request(
@@ -358,6 +394,29 @@ class StrictAws:
             preload_content=True,
             decode_content=False,
         )
+
+
+def _check_put_events(document: dict[str, Any]) -> None:
+    entries = document.get("Entries") or []
+    if not 1 <= len(entries) <= EVENTS_MAX_ENTRIES:
+        raise Refused("ValidationException", "1 validation error detected: Entries must have 1 to 10 members")
+    for entry in entries:
+        if _entry_size(entry) > EVENTS_MAX_ENTRY_BYTES:
+            raise Refused("ValidationException", "Total size of the entries in the request is over the limit.")
+
+
+def _entry_size(entry: dict[str, Any]) -> int:
+    size = 14 if entry.get("Time") is not None else 0
+    for name in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(name) or "").encode())
+    return size + sum(len(str(resource).encode()) for resource in entry.get("Resources") or [])
+
+
+def _malformed_detail(entry: dict[str, Any]) -> bool:
+    try:
+        return not isinstance(json.loads(entry.get("Detail") or ""), dict)
+    except ValueError:
+        return True
 
 
 def _check_attribute_name(name: str) -> None:
@@ -411,12 +470,27 @@ class _FrontHandler(BaseHTTPRequestHandler):
                     return
                 if fault.code is not None:
                     raise Refused(fault.code, fault.message, fault.status)
+                if fault.answer is not None:
+                    self._reply(fault.answer)
+                    return
+            if target in _TASK_TARGETS:
+                operation = target.split(".", 1)[1]
+                self._reply(front.task_tokens.answer(operation, json.loads(body or b"{}")))
+                return
             if target in _MOVE_TASK_TARGETS:
                 self._reply(front.move_tasks(target, json.loads(body or b"{}")))
                 return
-            if target.startswith("AmazonSQS.") and body:
+            if (target.startswith("AmazonSQS.") or target == "AWSEvents.PutEvents") and body:
                 document = front.check(target, json.loads(body))
+                if target == "AWSEvents.PutEvents" and any(_malformed_detail(e) for e in document["Entries"]):
+                    self._reply(front.put_events_in_part(self.path, dict(self.headers.items()), document))
+                    return
                 body = json.dumps(document).encode()
+        except TaskRefused as refusal:
+            with front._lock:
+                front.refused.append((target, refusal.code))
+            self._refuse(target, Refused(refusal.code, refusal.message))
+            return
         except EmptyAnswer:
             self._reply({})
             return
@@ -448,6 +522,8 @@ class _FrontHandler(BaseHTTPRequestHandler):
             "AmazonSQS": "com.amazonaws.sqs",
             "DynamoDB_20120810": "com.amazonaws.dynamodb.v20120810",
             "secretsmanager": "com.amazonaws.secretsmanager",
+            "AWSEvents": "com.amazonaws.events",
+            "AWSStepFunctions": "com.amazonaws.stepfunctions",
         }.get(target.split(".")[0], "com.amazonaws")
         payload = json.dumps({"__type": f"{service}#{refusal.code}", "message": refusal.message}).encode()
         self.send_response(refusal.status)

@@ -51,6 +51,10 @@ class TaskTokens:
         with self._lock:
             return self._tasks[token]
 
+    def issued(self) -> list[str]:
+        with self._lock:
+            return list(self._tasks)
+
     def clear(self) -> None:
         with self._lock:
             self._tasks.clear()

@@ -98,3 +98,50 @@ def test_a_time_scale_shortens_visibility_delays(aws: Aws, local_aws: LocalAws) 
     )
     again = aws.sqs.receive_message(QueueUrl=aws.queue_url, WaitTimeSeconds=5).get("Messages", [])
     assert [m["Body"] for m in again] == ["b"]  # back after 2 s, not 2 minutes
+
+
+def entry(detail: str, detail_type: str = "LLMObs Action Succeeded") -> dict[str, str]:
+    return {"Source": "llmobs.actions", "DetailType": detail_type, "Detail": detail, "EventBusName": "default"}
+
+
+def test_a_put_events_entry_over_256_kb_is_refused_as_eventbridge_does(aws: Aws, local_aws: LocalAws) -> None:
+    events = boto3.client("events")
+    # Source and DetailType count too: this Detail alone fits, the entry does not
+    detail = '{"x":"' + "y" * (262_144 - 30) + '"}'
+    assert refusal(lambda: events.put_events(Entries=[entry(detail)])) == "ValidationException"
+    moto = boto3.client("events", endpoint_url=local_aws.front.moto_endpoint)
+    assert moto.put_events(Entries=[entry(detail)])["FailedEntryCount"] == 0  # moto takes it
+
+    fitting = '{"x":"' + "y" * (262_144 - 100) + '"}'
+    assert events.put_events(Entries=[entry(fitting)])["FailedEntryCount"] == 0
+
+
+def test_more_than_ten_entries_are_refused(aws: Aws) -> None:
+    events = boto3.client("events")
+    assert refusal(lambda: events.put_events(Entries=[entry("{}")] * 11)) == "ValidationException"
+
+
+def test_a_detail_that_is_not_a_json_object_fails_its_entry_only(aws: Aws) -> None:
+    answer = boto3.client("events").put_events(Entries=[entry('{"ok":1}'), entry("[1, 2]"), entry("not json")])
+    assert answer["FailedEntryCount"] == 2
+    assert [e.get("ErrorCode") for e in answer["Entries"]] == [None, "MalformedDetail", "MalformedDetail"]
+    assert answer["Entries"][0]["EventId"]
+
+
+def test_task_tokens_are_answered_as_step_functions_does(aws: Aws, local_aws: LocalAws) -> None:
+    states = boto3.client("stepfunctions")
+    tokens = local_aws.front.task_tokens
+    waiting, expired = tokens.issue(timeout_seconds=60), tokens.issue(timeout_seconds=0)
+
+    assert refusal(lambda: states.send_task_success(taskToken="AQB-never-issued", output="{}")) == "InvalidToken"
+    assert refusal(lambda: states.send_task_success(taskToken=expired, output="{}")) == "TaskTimedOut"
+    assert refusal(lambda: states.send_task_success(taskToken=waiting, output="not json")) == "InvalidOutput"
+    assert refusal(lambda: states.send_task_failure(taskToken=waiting, error="e" * 257)) == "ValidationException"
+
+    states.send_task_success(taskToken=waiting, output='{"new_dataset_id":"d"}')
+    assert tokens.task(waiting).output == {"new_dataset_id": "d"}
+    # a task answered once is over: a second answer is refused
+    assert refusal(lambda: states.send_task_failure(taskToken=waiting, error="late")) == "TaskTimedOut"
+    # moto's own Step Functions takes any token and records nothing
+    moto = boto3.client("stepfunctions", endpoint_url=local_aws.front.moto_endpoint)
+    moto.send_task_success(taskToken="AQB-never-issued", output="{}")
