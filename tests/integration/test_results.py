@@ -85,7 +85,8 @@ def test_a_duplicate_delivery_announces_the_stored_result_again(
     # THEN the second event repeats the first's result, marked as a duplicate, with its own correlation id
     first, second = aws.result_events()
     assert len(emulator.calls("POST", "/clone")) == 1
-    assert second["detail"]["duplicate"] is True and first["detail"]["duplicate"] is False
+    assert second["detail"]["duplicate"] is True
+    assert first["detail"]["duplicate"] is False
     assert second["detail"]["result"] == first["detail"]["result"]
     assert (first["detail"]["correlation_id"], second["detail"]["correlation_id"]) == ("first", "second")
 
@@ -101,7 +102,8 @@ def test_a_dead_lettered_message_announces_why(
     [event] = aws.result_events()
     assert event["detail-type"] == FAILED
     detail = event["detail"]
-    assert detail["status"] == "failed" and detail["result"] is None
+    assert detail["status"] == "failed"
+    assert detail["result"] is None
     assert detail["error"]["class"] == letter["attributes"]["error_class"] == "rejected"
     assert detail["error"]["http_status"] == 404
     assert detail["error"]["message"] == letter["attributes"]["error_message"]
@@ -349,6 +351,7 @@ def test_a_task_token_of_a_duplicate_delivery_is_answered_with_the_stored_result
     handle(aws, context, clone_action(name="shared", idempotency_key="shared-key", task_token=token))
 
     task = aws.front.task_tokens.task(token)
-    assert task.status == "SUCCEEDED" and task.output["duplicate"] is True
+    assert task.status == "SUCCEEDED"
+    assert task.output["duplicate"] is True
     assert task.output["result"]["new_dataset_id"] == emulator.datasets_named("shared")[0].id
     assert DATASET_ID not in task.output["result"].values()
