@@ -159,7 +159,10 @@ def test_an_exhausted_clone_limit_holds_back_deletes_only_when_they_share_it(
     emulator.shared_rate_limit = shared
     send(aws, delete_action(experiment_ids=EXPERIMENT_IDS[:1]))
     assert poller.run_until_empty(timeout_seconds=20)
-    used_up = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"}
+    # Datadog's windows are calendar-aligned and the client lines a reset up with its period: with the
+    # emulator's 60 s period a 30 s reset could land next to a boundary seconds away; with a 30 s period
+    # the nearest boundary is at least 15 s away, longer than this test takes.
+    used_up = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30", "x-ratelimit-period": "30"}
     emulator.inject(Fault(status=429, times=1, path_contains="/clone", headers=used_up))
     send(aws, clone_action(name="refused"))
     poller.poll_once()
