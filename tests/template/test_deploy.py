@@ -15,6 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
+from llmobs_actions.results import DEFAULT_SOURCE, RESULT_DETAIL_TYPES
+from local.template import Resolver
 from tests.conftest import Aws
 from tests.template.conftest import TEMPLATE, sam_environment
 
@@ -118,3 +120,36 @@ def test_sam_build_packages_the_function_for_arm64(sam_bin: Path, tmp_path: Path
     assert list(artifact.glob("pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so")), "arm64 wheels"
     assert not (artifact / "tests").exists(), "only src/ is packaged"
     assert not (artifact / "local").exists(), "only src/ is packaged"
+
+
+def test_the_templates_rule_never_forwards_a_result_event_into_the_actions_queue(
+    aws: Aws, translated: dict[str, Any]
+) -> None:
+    """With the defaults the function publishes its results on the bus its own rule listens to. The rule,
+    as the translated template defines it, runs in moto's EventBridge (deploying the whole stack would
+    have moto hand the queue's messages to the function in Docker, which is not here)."""
+    resolver = Resolver(translated)
+    rule = resolver.resources()["ActionsRule"]["Properties"]
+    outputs = {name: resolver.resolve(output["Value"]) for name, output in translated["Outputs"].items()}
+    detail_types = [text.strip() for text in outputs["ResultDetailTypes"].split(",")]
+    assert outputs["ResultEventBusName"] == rule["EventBusName"] == "default", "one bus for actions and results"
+    assert (outputs["ResultEventSource"], set(detail_types)) == (DEFAULT_SOURCE, RESULT_DETAIL_TYPES)
+
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queue_url = sqs.create_queue(QueueName="rule-under-test")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="actions-rule", EventBusName="default", EventPattern=json.dumps(rule["EventPattern"]))
+    events.put_targets(Rule="actions-rule", EventBusName="default", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    def put(source: str, detail_type: str, detail: dict[str, Any]) -> None:
+        entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": "default"}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+    for detail_type in detail_types:
+        put(DEFAULT_SOURCE, detail_type, {"message_id": "m", "action": "clone_dataset", "result": {"name": "n"}})
+    action_source, action_type = resolver.parameters["EventSource"], resolver.parameters["EventDetailType"]
+    put(action_source, action_type, {"action": "delete_experiments", "experiment_ids": ["e"]})
+
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert [json.loads(m["Body"])["detail-type"] for m in received] == [action_type]
+    assert action_source == DEFAULT_SOURCE, "the same source: only the detail-type keeps results out"
