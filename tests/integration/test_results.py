@@ -10,13 +10,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 
 from llmobs_actions import handler
 from llmobs_actions.results import FAILED, SUCCEEDED
 from local.datadog_emulator import DatadogEmulator, Fault
 from local.strict_aws import AwsFault
-from tests.conftest import DATASET_ID, EXPERIMENT_IDS, Aws, FakeLambdaContext, LogOutput, clone_action, delete_action
+from tests.conftest import (
+    DATASET_ID,
+    EXPERIMENT_IDS,
+    ROOT,
+    Aws,
+    FakeLambdaContext,
+    LogOutput,
+    clone_action,
+    delete_action,
+)
 
 
 def handle(aws: Aws, context: FakeLambdaContext, body: object, receive_count: int | None = None) -> dict[str, Any]:
@@ -31,6 +41,18 @@ def handle(aws: Aws, context: FakeLambdaContext, body: object, receive_count: in
     response: dict[str, Any] = handler.lambda_handler({"Records": [record]}, context)
     aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=record["receiptHandle"])
     return response
+
+
+RESULT_SCHEMA = jsonschema.Draft4Validator(json.loads((ROOT / "schemas" / "result-event.v1.schema.json").read_text()))
+
+
+def published(aws: Aws) -> list[dict[str, Any]]:
+    """The result events delivered since the last call, each checked against the published schema first,
+    as a consumer using the registry's code bindings would read it."""
+    events = aws.result_events()
+    for event in events:
+        RESULT_SCHEMA.validate(event)
+    return events
 
 
 def metrics_emitted(printed: str) -> set[str]:
@@ -48,7 +70,7 @@ def test_a_clone_announces_its_new_dataset_to_whoever_asked(
     assert handle(aws, context, action) == {"batchItemFailures": []}
 
     # THEN one success event names the new dataset, echoes the correlation id and the key
-    [event] = aws.result_events()
+    [event] = published(aws)
     [created] = emulator.datasets_named("nightly")
     assert (event["source"], event["detail-type"]) == ("llmobs.actions", SUCCEEDED)
     detail = event["detail"]
@@ -65,7 +87,7 @@ def test_a_dry_run_announces_what_it_would_have_done(
 ) -> None:
     handle(aws, context, delete_action(dry_run=True, correlation_id="look-first"))
 
-    [event] = aws.result_events()
+    [event] = published(aws)
     assert event["detail-type"] == SUCCEEDED
     assert event["detail"]["dry_run"] is True
     assert event["detail"]["result"]["to_delete"] == len(EXPERIMENT_IDS)
@@ -83,7 +105,7 @@ def test_a_duplicate_delivery_announces_the_stored_result_again(
     handle(aws, context, action | {"correlation_id": "second"})
 
     # THEN the second event repeats the first's result, marked as a duplicate, with its own correlation id
-    first, second = aws.result_events()
+    first, second = published(aws)
     assert len(emulator.calls("POST", "/clone")) == 1
     assert second["detail"]["duplicate"] is True
     assert first["detail"]["duplicate"] is False
@@ -99,7 +121,7 @@ def test_a_dead_lettered_message_announces_why(
 
     # THEN it is dead-lettered and a failure event gives the class, the reason and Datadog's status
     [letter] = aws.dead_letters()
-    [event] = aws.result_events()
+    [event] = published(aws)
     assert event["detail-type"] == FAILED
     detail = event["detail"]
     assert detail["status"] == "failed"
@@ -115,7 +137,7 @@ def test_an_invalid_message_still_echoes_its_correlation_id(
 ) -> None:
     handle(aws, context, {"action": "delete_experiments", "experiment_ids": [], "correlation_id": "bad-one"})
 
-    [event] = aws.result_events()
+    [event] = published(aws)
     assert event["detail-type"] == FAILED
     assert event["detail"]["error"]["class"] == "invalid"
     assert event["detail"]["error"]["http_status"] is None
@@ -131,12 +153,12 @@ def test_a_message_that_will_be_retried_announces_nothing_until_its_last_receive
     # WHEN a clone fails on its first receive, it goes back to its queue and nothing is announced
     response = handle(aws, context, clone_action(correlation_id="patient"))
     assert len(response["batchItemFailures"]) == 1
-    assert aws.result_events() == []
+    assert published(aws) == []
 
     # WHEN it fails on its last receive (maxReceiveCount), the function dead-letters it and announces it
     last = aws.values.max_receive_count
     handle(aws, context, clone_action(correlation_id="patient"), receive_count=last)
-    [event] = aws.result_events()
+    [event] = published(aws)
     assert event["detail-type"] == FAILED
     assert (event["detail"]["receive_count"], event["detail"]["error"]["http_status"]) == (last, 503)
 
@@ -146,18 +168,18 @@ def test_result_events_are_never_taken_for_actions(
 ) -> None:
     # GIVEN results published on the very bus the actions rule listens to (the template's defaults)
     handle(aws, context, clone_action(name="looped?"))
-    [published] = aws.result_events()
+    [result_event] = published(aws)
 
     # THEN the actions rule did not forward it: the actions queue is empty
     assert aws.sqs.receive_message(QueueUrl=aws.queue_url, WaitTimeSeconds=1).get("Messages", []) == []
 
     # AND a result event that reaches the queue anyway (a producer's rule too wide) is dead-lettered, not
     # acted on, and announces nothing, so that no loop can start
-    handle(aws, context, published)
+    handle(aws, context, result_event)
     [letter] = aws.dead_letters()
     assert letter["attributes"]["error_class"] == "invalid"
     assert "result event" in letter["attributes"]["error_message"]
-    assert aws.result_events() == []
+    assert published(aws) == []
     assert len(emulator.calls("POST", "/clone")) == 1
 
 
@@ -169,7 +191,7 @@ def test_a_huge_input_still_gives_an_event_eventbridge_takes(
 
     # THEN the failure event was accepted (the front refuses an entry over 256 KB) and stays small
     assert aws.front is not None
-    [event] = aws.result_events()
+    [event] = published(aws)
     assert event["detail"]["error"]["class"] == "invalid"
     assert len(json.dumps(event["detail"]).encode()) < 8_000
     assert ("AWSEvents.PutEvents", "ValidationException") not in aws.front.refused
@@ -194,7 +216,7 @@ def test_a_publishing_hiccup_is_retried_briefly(
 
     assert handle(aws, context, clone_action(name="hiccup")) == {"batchItemFailures": []}
 
-    [event] = aws.result_events()
+    [event] = published(aws)
     assert event["detail"]["result"]["name"] == "hiccup"
 
 
@@ -218,7 +240,7 @@ def test_a_result_that_cannot_be_published_never_fails_or_repeats_the_action(
     assert response == {"batchItemFailures": []}
     assert len(emulator.calls("POST", "/clone")) == 1
     assert aws.dead_letters() == []
-    assert aws.result_events() == []
+    assert published(aws) == []
     errors = [line for line in log_output.lines() if line["message"].startswith("result event not published")]
     assert [line["problem"] for line in errors] == ["InternalFailure: down"]
     assert "ResultPublishFailed" in metrics_emitted(capsys.readouterr().out)
@@ -232,7 +254,7 @@ def test_no_result_events_when_the_bus_is_unset(
 
     assert handle(aws, context, clone_action(name="quiet")) == {"batchItemFailures": []}
 
-    assert aws.result_events() == []
+    assert published(aws) == []
 
 
 def test_result_event_source_can_be_renamed(
@@ -278,7 +300,7 @@ def test_a_task_token_gets_the_success_detail_as_output(
     [created] = emulator.datasets_named("for-the-state-machine")
     assert task.status == "SUCCEEDED"
     assert task.output["result"]["new_dataset_id"] == created.id
-    assert task.output == aws.result_events()[0]["detail"]
+    assert task.output == published(aws)[0]["detail"]
     assert token not in log_output.text
 
 
