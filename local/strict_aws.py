@@ -27,6 +27,10 @@ moto has no message move tasks; the front plays them (StartMessageMoveTask, List
 CancelMessageMoveTask) as the SQS API reference describes: bodies and attributes moved unchanged, at
 most one active task per source queue, an optional rate, progress counts.
 
+EventBridge "PutRule": "incoming events might not immediately start matching to new or updated
+rules"; moto's match at once. With `rule_settle_seconds` > 0 the front plays that delay: a new rule's
+targets reach moto only that long after PutRule (ListTargetsByRule shows none meanwhile).
+
 moto's Step Functions takes SendTaskSuccess and SendTaskFailure with any token and records nothing;
 the front answers them from `task_tokens` (local/task_tokens.py), which issues tokens and says
 InvalidToken, TaskTimedOut or InvalidOutput as Step Functions does.
@@ -132,6 +136,8 @@ class StrictAws:
         # SQS's short polls sample a subset of its servers and may answer nothing while messages wait
         # (SQS developer guide, "short and long polling"): the next this many short polls answer empty.
         self.empty_short_polls = 0
+        self.rule_settle_seconds = 0.0  # > 0: a new rule matches nothing for that long
+        self._settling: dict[tuple[str, str], float] = {}  # (bus, rule) -> when it starts matching
         self.refused: list[tuple[str, str]] = []  # (target, error code) of every call refused
         self._faults: list[AwsFault] = []
         self._lock = threading.Lock()
@@ -178,6 +184,8 @@ class StrictAws:
             self.task_tokens.clear()
             self.time_scale = 1.0
             self.empty_short_polls = 0
+            self.rule_settle_seconds = 0.0
+            self._settling.clear()
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -361,6 +369,31 @@ class StrictAws:
         except Exception:  # a queue deleted under it, say
             task.status = "FAILED"
 
+    def settle_rule(self, request: dict[str, Any]) -> None:
+        """Note when a rule just put starts matching: `rule_settle_seconds` from now."""
+        if self.rule_settle_seconds > 0:
+            with self._lock:
+                self._settling[_rule_key(request)] = time.monotonic() + self.rule_settle_seconds
+
+    def held_back(self, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any] | None:
+        """PutTargets on a rule still settling: moto gets the targets when it is over (moto matches even a
+        disabled rule, so a rule without targets is how it matches nothing); the caller, AWS's answer."""
+        request = json.loads(body)
+        with self._lock:
+            until = self._settling.get(_rule_key(request), 0.0)
+        if until <= time.monotonic():
+            return None
+        generation = self.generation
+
+        def take_effect() -> None:
+            if self.generation == generation:  # not after a reset: that rule belongs to no one now
+                self.forward("POST", path, headers, body)
+
+        timer = threading.Timer(until - time.monotonic(), take_effect)
+        timer.daemon = True
+        timer.start()
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
     def _url_of(self, arn: str) -> str:
         parts = arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
@@ -394,6 +427,11 @@ class StrictAws:
             preload_content=True,
             decode_content=False,
         )
+
+
+def _rule_key(request: dict[str, Any]) -> tuple[str, str]:
+    bus = str(request.get("EventBusName") or "default")
+    return bus.rsplit("/", 1)[-1], str(request.get("Name") or request.get("Rule"))
 
 
 def _check_put_events(document: dict[str, Any]) -> None:
@@ -477,6 +515,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
                 operation = target.split(".", 1)[1]
                 self._reply(front.task_tokens.answer(operation, json.loads(body or b"{}")))
                 return
+            if target == "AWSEvents.PutTargets" and (held := front.held_back(self.path, dict(self.headers), body)):
+                self._reply(held)
+                return
             if target in _MOVE_TASK_TARGETS:
                 self._reply(front.move_tasks(target, json.loads(body or b"{}")))
                 return
@@ -500,6 +541,8 @@ class _FrontHandler(BaseHTTPRequestHandler):
             self._refuse(target, refusal)
             return
         answer = front.forward(self.command, self.path, dict(self.headers.items()), body)
+        if target == "AWSEvents.PutRule" and answer.status == 200:
+            front.settle_rule(json.loads(body))
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             if name.lower() not in _HOP_BY_HOP:

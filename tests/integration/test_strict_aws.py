@@ -6,6 +6,9 @@ that passes on the local stack cannot pass only because moto is lenient.
 
 from __future__ import annotations
 
+import json
+import time
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -145,3 +148,22 @@ def test_task_tokens_are_answered_as_step_functions_does(aws: Aws, local_aws: Lo
     # moto's own Step Functions takes any token and records nothing
     moto = boto3.client("stepfunctions", endpoint_url=local_aws.front.moto_endpoint)
     moto.send_task_success(taskToken="AQB-never-issued", output="{}")
+
+
+def test_a_new_rule_takes_a_moment_to_match_as_eventbridge_warns(aws: Aws, local_aws: LocalAws) -> None:
+    local_aws.front.rule_settle_seconds = 1.5
+    events, sqs = boto3.client("events"), aws.sqs
+    queue_url = sqs.create_queue(QueueName="settling")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="settling", EventPattern='{"source": ["settle.test"]}')
+    events.put_targets(Rule="settling", Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    def publish_and_receive(text: str) -> list[str]:
+        probe = {"Source": "settle.test", "DetailType": "t", "Detail": json.dumps({"n": text})}
+        assert events.put_events(Entries=[probe])["FailedEntryCount"] == 0
+        received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
+        return [json.loads(m["Body"])["detail"]["n"] for m in received]
+
+    assert publish_and_receive("at once") == []  # PutRule: "might not immediately start matching"
+    time.sleep(1.5)
+    assert publish_and_receive("a moment later") == ["a moment later"]
