@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -16,10 +17,16 @@ from typing import Any
 from llmobs_actions.contract import InvalidAction, parse_action
 from llmobs_actions.dead_letters import Selection, counts, read_all, redrive_selected, release
 from llmobs_actions.messages import is_sqs_event, unwrap, unwrap_document
+from llmobs_actions.result_watch import ResultWatch, WatchError
+from llmobs_actions.results import DEFAULT_SOURCE as RESULT_SOURCE
 
 QUEUE_URL_VARIABLE = "LLMOBS_ACTIONS_QUEUE_URL"
 DLQ_URL_VARIABLE = "LLMOBS_ACTIONS_DLQ_URL"
+RESULT_BUS_VARIABLE = "LLMOBS_ACTIONS_RESULT_BUS"
 DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE = "llmobs.actions", "LLMObs Action"
+DEFAULT_WAIT_SECONDS = 300.0
+_PROBE_SECONDS = 30.0
+_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # The services behind the operations this command calls, to name them in an error.
 _SERVICE_OF = {
     "SendMessage": "SQS",
@@ -31,6 +38,13 @@ _SERVICE_OF = {
     "ListMessageMoveTasks": "SQS",
     "PutEvents": "EventBridge",
     "GetSecretValue": "Secrets Manager",
+    "CreateQueue": "SQS",
+    "SetQueueAttributes": "SQS",
+    "DeleteQueue": "SQS",
+    "PutRule": "EventBridge",
+    "PutTargets": "EventBridge",
+    "RemoveTargets": "EventBridge",
+    "DeleteRule": "EventBridge",
 }
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -71,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name golden-{date} "
         "--queue-url $QUEUE_URL",
         "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name snapshot --event-bus default",
+        "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name ci-{date} --queue-url $QUEUE_URL "
+        "--wait --timeout 120",
     )
     clone.add_argument("--project-id", required=True)
     clone.add_argument("--dataset-id", required=True)
@@ -105,6 +121,17 @@ def _parser() -> argparse.ArgumentParser:
         target.add_argument("--event-bus", help="publish on this EventBridge bus instead")
         action.add_argument("--source", help=f"with --event-bus: the event's source (default {DEFAULT_SOURCE})")
         action.add_argument("--detail-type", help=f"with --event-bus: its detail-type (default {DEFAULT_DETAIL_TYPE})")
+        action.add_argument("--correlation-id", help="a free string the result event echoes (default with --wait: new)")
+        waiting = action.add_argument_group("waiting for the outcome")
+        waiting.add_argument("--wait", action="store_true", help="wait for the result event and print the outcome")
+        waiting.add_argument(
+            "--timeout", type=float, default=DEFAULT_WAIT_SECONDS, help=f"seconds (default {DEFAULT_WAIT_SECONDS})"
+        )
+        waiting.add_argument(
+            "--result-bus", help=f"the stack's ResultEventBusName (default: ${RESULT_BUS_VARIABLE}, else default)"
+        )
+        waiting.add_argument("--result-source", help=f"the stack's ResultEventSource (default {RESULT_SOURCE})")
+        waiting.add_argument("--json", action="store_true", help="print the result event's detail as JSON")
         action.set_defaults(run=_send)
 
     validate = _command(
@@ -221,10 +248,52 @@ def _send(args: argparse.Namespace) -> int:
     action |= {field: getattr(args, field) for field in fields if getattr(args, field, None) is not None}
     if args.dry_run:
         action["dry_run"] = True
+    if args.wait and args.timeout <= 0:
+        raise CliError("--timeout must be more than 0 seconds")
+    if args.correlation_id or args.wait:
+        action["correlation_id"] = args.correlation_id or f"cli-{uuid.uuid4()}"
+    if not args.wait and (args.result_bus or args.result_source or args.json):
+        raise CliError("--result-bus, --result-source and --json go with --wait")
     try:
         parse_action(action)
     except InvalidAction as error:
         raise CliError(f"not sent, the action is invalid: {error}") from None
+    if not args.wait:
+        print(_deliver(args, action))
+        return 0
+    bus = args.result_bus or os.environ.get(RESULT_BUS_VARIABLE) or "default"
+    watch = ResultWatch(
+        _client("events"), _client("sqs"), bus, action["correlation_id"], source=args.result_source or RESULT_SOURCE
+    )
+    try:
+        with watch:
+            watch.prove_live(min(_PROBE_SECONDS, args.timeout))
+            sent = _deliver(args, action)
+            via_queue = not args.event_bus  # then the result names this very message
+            with _Spinner(f"sent {sent}; waiting for its outcome (up to {args.timeout:g} s)"):
+                event = watch.wait(args.timeout, sent if via_queue else None)
+    except WatchError as error:
+        raise CliError(str(error)) from None
+    except KeyboardInterrupt:
+        print("llmobs-actions: stopped waiting; a message already sent is still processed", file=sys.stderr)
+        return 130
+    finally:
+        if watch.leftovers:
+            print(f"llmobs-actions: could not remove {', '.join(watch.leftovers)}: delete it by hand", file=sys.stderr)
+    if event is None:
+        print(
+            f"llmobs-actions: no outcome for {sent} within {args.timeout:g} s: it may still be retried "
+            f"(see `llmobs-actions dlq list` later); is the stack's ResultEventBusName {bus!r}?",
+            file=sys.stderr,
+        )
+        return 2
+    detail = event["detail"]
+    print(json.dumps(detail) if args.json else _outcome_line(detail))
+    return 0 if detail.get("status") == "succeeded" else 1
+
+
+def _deliver(args: argparse.Namespace, action: dict[str, Any]) -> str:
+    """Send the action to the queue or the bus; the SQS message id or the EventBridge event id."""
     body = json.dumps(action)
     if args.event_bus:
         entry = {
@@ -236,11 +305,60 @@ def _send(args: argparse.Namespace) -> int:
         result = _client("events").put_events(Entries=[entry])["Entries"][0]
         if "EventId" not in result:
             raise CliError(f"EventBridge refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}")
-        print(result["EventId"])
-        return 0
+        return str(result["EventId"])
     queue_url = _required(args.queue_url, QUEUE_URL_VARIABLE, "--queue-url")
-    print(_client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"])
-    return 0
+    return str(_client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"])
+
+
+def _outcome_line(detail: dict[str, Any]) -> str:
+    """One line a person reads: the new dataset, the counts, or why it failed and where it is now."""
+    again = " (done before: this is the stored result)" if detail.get("duplicate") else ""
+    if detail.get("status") != "succeeded":
+        error = detail.get("error") or {}
+        status = f", HTTP {error['http_status']}" if error.get("http_status") else ""
+        return (
+            f"failed ({error.get('class')}{status}): {error.get('message')}\n"
+            "the message is in the dead-letter queue: llmobs-actions dlq list"
+        )
+    result = detail.get("result") or {}
+    dry = " (dry run)" if detail.get("dry_run") else ""
+    if "new_dataset_id" in result:
+        return f"done{dry}: new dataset {result['new_dataset_id']} named {result.get('name')!r} " + (
+            f"(version {result.get('current_version')}){again}"
+        )
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.items() if type(v) is int)
+    return f"done{dry}: {detail.get('action')}: {counts or 'nothing to report'}{again}"
+
+
+class _Spinner:
+    """Progress on stderr while the main thread long-polls: a turning wheel and the seconds waited on a
+    terminal, one line otherwise (a CI log is no place for carriage returns)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.live = sys.stderr.isatty()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._turn, daemon=True)
+
+    def __enter__(self) -> _Spinner:
+        if self.live:
+            self._thread.start()
+        else:
+            print(self.text, file=sys.stderr)
+        return self
+
+    def _turn(self) -> None:
+        started, turns = time.monotonic(), 0
+        while not self._stop.wait(0.1):
+            turns += 1
+            waited = time.monotonic() - started
+            print(f"\r{_SPINNER[turns % len(_SPINNER)]} {self.text} {waited:.0f}s", end="", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self._stop.set()
+            self._thread.join()
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
 def _validate(args: argparse.Namespace) -> int:

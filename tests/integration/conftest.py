@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import IO
 
@@ -73,3 +74,19 @@ def keys_never_leak(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFix
         # keeps the producer's message as it came, token included, so that a redrive can still answer.
         if where != "dead-letter queue":
             assert not [token for token in tokens if token in text], f"a task token appeared in the {where}"
+
+
+@pytest.fixture
+def background_poller(poller: Poller) -> Iterator[Poller]:
+    """Lambda's event source mapping, in a thread, for as long as the test runs."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            poller.poll_once(wait_seconds=1)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield poller
+    stop.set()
+    thread.join(timeout=10)

@@ -268,7 +268,7 @@ def test_invoke_gives_the_handler_the_template_s_function_timeout(tmp_path: Path
 def test_every_help_example_runs(
     aws: Aws,
     emulator: DatadogEmulator,
-    function_env: None,
+    background_poller: Poller,  # for the example that waits for its outcome
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
