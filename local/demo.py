@@ -3,8 +3,9 @@
 Starts moto (SQS, Secrets Manager, DynamoDB, EventBridge; queues, rule and table from template.yaml) and
 the Datadog emulator, seeds a project, publishes a realistic mix of messages through SQS and EventBridge,
 runs the function in its own process behind a Lambda Runtime API (awslambdaric) while a poller plays the
-SQS event source mapping, and reports what became of every message. Exit code 0 only when every message
-reached the outcome the demo expected.
+SQS event source mapping, and reports what became of every message: its outcome, the result event a
+rule on the result bus delivered, and for the Step Functions-style producer its task's answer. Exit
+code 0 only when every message reached the outcome the demo expected and announced it once.
 
 `make demo EVENT=events/x.json` runs one event file instead: the stand-in for `sam local invoke -e`.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from llmobs_actions.messages import parse_timestamp
+from llmobs_actions.results import FAILED, SUCCEEDED
 from llmobs_actions.templates import render
 from local.event_files import EVENTS
 
@@ -35,6 +37,7 @@ class Scenario:
     marker: str  # a string this message's body contains (its message id finds it when it has one)
     duplicate: bool = False  # a second delivery of an earlier scenario's request
     message_id: str = ""
+    task_token: str = ""  # a Step Functions task waiting for this message's outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +88,9 @@ def run_scenarios(show_logs: bool) -> int:
             return str(boto3.client("events").put_events(Entries=[entry])["Entries"][0]["EventId"])
 
         clone = {"action": "clone_dataset", "project_id": PROJECT_ID, "dataset_id": DATASET_ID}
+        assert aws.front is not None
+        # What a state machine's sqs:sendMessage.waitForTaskToken step puts in the message ($$.Task.Token).
+        task_token = aws.front.task_tokens.issue(timeout_seconds=300)
         # The samconfig example's ScheduledAction, as Scheduler delivers tonight's run: at least once.
         nightly = json.dumps(
             clone
@@ -130,6 +136,18 @@ def run_scenarios(show_logs: bool) -> int:
                 lambda: send(clone | {"dataset_id": flaky.id, "name": "flaky copy"}),
             ),
             (
+                Scenario(
+                    "snapshot for a waiting state machine",
+                    "SQS (Step Functions)",
+                    "done",
+                    "eval-run-88",
+                    task_token=task_token,
+                ),
+                lambda: send(
+                    clone | {"name": "eval-run-88 input", "correlation_id": "eval-run-88", "task_token": task_token}
+                ),
+            ),
+            (
                 Scenario("producer typo", "SQS", "invalid", "datset_id"),
                 lambda: send(
                     {"action": "clone_dataset", "project_id": PROJECT_ID, "datset_id": DATASET_ID, "name": "typo"}
@@ -156,6 +174,9 @@ def run_scenarios(show_logs: bool) -> int:
             drained = poller.run_until_empty(timeout_seconds=60)
 
         dead = {d["attributes"].get("source_message_id", d["id"]): d for d in aws.dead_letters()}
+        announced: dict[str, list[dict[str, Any]]] = {}
+        for event in aws.result_events():
+            announced.setdefault(event["detail"]["message_id"], []).append(event)
         print(
             f"local stack: moto {aws.endpoint}, Datadog emulator {emulator.url}, "
             f"function in its own process (awslambdaric), queue {aws.values.queue_name}\n"
@@ -166,16 +187,24 @@ def run_scenarios(show_logs: bool) -> int:
                 (d for d in poller.deliveries.values() if scenario.marker in d.body), None
             )
             outcome, detail = _outcome(delivery, dead, emulator, scenario)
-            ok = outcome == scenario.expect
+            events = announced.get(delivery.message_id, []) if delivery else []
+            told, told_ok = _result_line(events, scenario)
+            if scenario.task_token:
+                task = aws.front.task_tokens.task(scenario.task_token)
+                answer = task.output.get("result", {}).get("new_dataset_id", "") if task.output else task.error
+                told += f"; task {task.status} ({answer})"
+                told_ok = told_ok and task.status == ("SUCCEEDED" if scenario.expect == "done" else "FAILED")
+            ok = outcome == scenario.expect and told_ok
             failures += not ok
             receives = delivery.receives if delivery else 0
             print(
                 f"{'ok ' if ok else 'BAD'} {scenario.label:36} {scenario.path:24} "
-                f"{receives} receive(s)  {outcome:9} {detail}"
+                f"{receives} receive(s)  {outcome:9} {detail}\n{'':41}announced: {told}"
             )
         print(
             f"\n{len(scenarios)} messages: {sum(1 for s, _ in scenarios if s.expect == 'done')} expected done, "
-            f"{sum(1 for s, _ in scenarios if s.expect != 'done')} expected dead-lettered; "
+            f"{sum(1 for s, _ in scenarios if s.expect != 'done')} expected dead-lettered, "
+            f"{sum(len(e) for e in announced.values())} result events; "
             f"{poller.invocations} invocations, {time.monotonic() - started:.1f} s, "
             f"{'queue drained' if drained else 'QUEUE NOT DRAINED'}"
         )
@@ -191,6 +220,24 @@ def run_scenarios(show_logs: bool) -> int:
         verdict = "every message reached its expected outcome" if failures == 0 and drained else "UNEXPECTED OUTCOMES"
         print(f"\n{verdict}")
         return 0 if failures == 0 and drained else 1
+
+
+def _result_line(events: list[dict[str, Any]], scenario: Scenario) -> tuple[str, bool]:
+    """What the result event said, and whether it is the one event this outcome should announce."""
+    if len(events) != 1:
+        return f"{len(events)} result events (expected 1)", False
+    [event] = events
+    detail = event["detail"]
+    if detail["status"] == "succeeded":
+        result = detail["result"] or {}
+        said = ", ".join(f"{k}={result[k]}" for k in _SHOWN if k in result) + ("; duplicate" * detail["duplicate"])
+    else:
+        said = f"{detail['error']['class']} http {detail['error']['http_status'] or '-'}"
+    expected_type = SUCCEEDED if scenario.expect == "done" else FAILED
+    return f"{event['detail-type']} ({said})", event["detail-type"] == expected_type
+
+
+_SHOWN = ("new_dataset_id", "name", "deleted", "already_gone", "matching", "kept_newest")
 
 
 def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scenario) -> tuple[str, str]:

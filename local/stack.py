@@ -282,6 +282,9 @@ def function_environment(resources: AwsResources, emulator: DatadogEmulator) -> 
         "DD_READ_TIMEOUT_SECONDS": "2",  # short, so that timeouts are quick to provoke locally
         "DD_CONNECT_TIMEOUT_SECONDS": "1",
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        # Step Functions' task callbacks reach the front's recording stand-in (local/task_tokens.py): moto's
+        # takes any token and records nothing. Named on its own so that the wiring is plain to see.
+        "AWS_ENDPOINT_URL_SFN": resources.endpoint,
     }
 
 

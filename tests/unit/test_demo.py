@@ -10,7 +10,9 @@ from local import demo
 def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.main([]) == 0
     report = capsys.readouterr().out
-    assert report.count("\nok  ") == 8
+    assert report.count("\nok  ") == 9
+    assert "9 result events" in report  # one per message, each the outcome it announced
+    assert "task SUCCEEDED" in report  # the state machine's task was completed with the new dataset
     assert "duplicate: 1 dataset" in report  # the nightly run Scheduler delivered twice
     assert "BAD" not in report
     assert "EventBridge rule -> SQS" in report
