@@ -20,7 +20,7 @@ from llmobs_actions.results import DEFAULT_SOURCE, FAILED, SUCCEEDED
 
 PROBE_SOURCE = "llmobs-actions.cli"  # not a result event's source: no consumer of results sees a probe
 PROBE_DETAIL_TYPE = "LLMObs Action Wait Probe"
-_PROBE_EVERY_SECONDS = 3.0
+_PROBE_EVERY_SECONDS = 1.0
 _LONGEST_POLL_SECONDS = 20  # SQS's maximum long poll
 
 
