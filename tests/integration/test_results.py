@@ -8,6 +8,7 @@ the strict front's Step Functions stand-in (local/task_tokens.py), which refuses
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import jsonschema
@@ -20,6 +21,7 @@ from local.strict_aws import AwsFault
 from tests.conftest import (
     DATASET_ID,
     EXPERIMENT_IDS,
+    PROJECT_ID,
     ROOT,
     Aws,
     FakeLambdaContext,
@@ -377,3 +379,70 @@ def test_a_task_token_of_a_duplicate_delivery_is_answered_with_the_stored_result
     assert task.output["duplicate"] is True
     assert task.output["result"]["new_dataset_id"] == emulator.datasets_named("shared")[0].id
     assert DATASET_ID not in task.output["result"].values()
+
+
+def readme_json_blocks() -> list[Any]:
+    """Every JSON document in the README's json blocks (a block may hold several, one after another)."""
+    decoder, documents = json.JSONDecoder(), []
+    for block in re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL):
+        position = 0
+        while block[position:].strip():
+            position += len(block[position:]) - len(block[position:].lstrip())
+            document, position = decoder.raw_decode(block, position)
+            documents.append(document)
+    return documents
+
+
+def step_functions_parameters(node: Any, state: dict[str, Any], context: dict[str, Any]) -> Any:
+    """A Task state's Parameters as Step Functions fills them: "key.$" takes a path or States.Format."""
+
+    def path(expression: str) -> Any:
+        root, rest = (context, expression[3:]) if expression.startswith("$$.") else (state, expression[2:])
+        for part in rest.split("."):
+            root = root[part]
+        return root
+
+    def value(expression: str) -> Any:
+        formatted = re.fullmatch(r"States\.Format\('([^']*)', (\$[^)]+)\)", expression)
+        return formatted.group(1).replace("{}", str(path(formatted.group(2)))) if formatted else path(expression)
+
+    if not isinstance(node, dict):
+        return node
+    return {
+        key.removesuffix(".$"): value(item) if key.endswith(".$") else step_functions_parameters(item, state, context)
+        for key, item in node.items()
+    }
+
+
+def test_the_readme_state_machine_gets_its_snapshot_and_hands_the_new_id_on(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    # GIVEN the README's state machine, at its Snapshot step for one execution
+    [machine] = [block for block in readme_json_blocks() if "StartAt" in block]
+    snapshot, run = machine["States"]["Snapshot"], machine["States"][machine["States"]["Snapshot"]["Next"]]
+    assert snapshot["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    token = aws.front.task_tokens.issue(timeout_seconds=snapshot["TimeoutSeconds"])
+    execution_input = {"project_id": PROJECT_ID, "dataset_id": DATASET_ID}
+    step_context = {
+        "Execution": {"Name": "nightly-42", "Id": "arn:aws:states:us-east-1:123456789012:execution:evals:nightly-42"},
+        "Task": {"Token": token},
+    }
+    body = step_functions_parameters(snapshot["Parameters"], execution_input, step_context)["MessageBody"]
+
+    # WHEN the message it sends is handled
+    assert handle(aws, context, body) == {"batchItemFailures": []}
+
+    # THEN the task succeeds, and the next step's payload names the snapshot
+    task = aws.front.task_tokens.task(token)
+    [created] = emulator.datasets_named("eval-nightly-42")
+    assert task.status == "SUCCEEDED"
+    state = execution_input | {snapshot["ResultPath"].removeprefix("$."): task.output}
+    payload = step_functions_parameters(run["Parameters"], state, step_context)["Payload"]
+    assert payload == {"dataset_id": created.id, "version": 0}
+
+
+def test_the_readme_result_events_are_valid_under_the_schema() -> None:
+    examples = [block for block in readme_json_blocks() if isinstance(block, dict) and "detail-type" in block]
+    assert {example["detail-type"] for example in examples} == {SUCCEEDED, FAILED}
+    for example in examples:
+        RESULT_SCHEMA.validate(example)
