@@ -26,41 +26,18 @@ from typing import Any
 import boto3
 import urllib3.connectionpool
 
+from bench.events import clone_event
 from local.datadog_emulator import DatadogEmulator
+from local.lambda_context import LambdaContext
 from local.poller import Poller
 from local.runtime_api import LambdaRuntime
-from local.stack import DATASET_ID, PROJECT_ID, AwsResources, LambdaContext, local_stack
+from local.stack import DATASET_ID, PROJECT_ID, AwsResources, local_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "bench" / "baseline"
 RESULTS = ROOT / "bench" / "results.json"
 OURS_HANDLER = "llmobs_actions.handler.lambda_handler"
 BASELINE_HANDLER = "handler.lambda_handler"
-
-
-def clone_event(count: int, tag: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"{tag}-{n}",
-                "receiptHandle": f"handle-{tag}-{n}",
-                "body": json.dumps(
-                    {
-                        "action": "clone_dataset",
-                        "project_id": PROJECT_ID,
-                        "dataset_id": DATASET_ID,
-                        "name": f"{tag}-{n}",
-                    }
-                ),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
-                "awsRegion": "us-east-1",
-            }
-            for n in range(count)
-        ]
-    }
 
 
 def load_handler(which: str) -> Callable[[dict[str, Any], Any], Any]:
@@ -89,44 +66,47 @@ def quiet_stdout() -> Iterator[None]:
 
 # --- 1. cold start --------------------------------------------------------------------------------
 
-PROBE = """
-import json, os, sys, time
-start = float(sys.argv[1])
-sys.path.insert(0, sys.argv[2])
-if sys.argv[3] == "ours":
-    import llmobs_actions.handler as module
-    from llmobs_actions.settings import Settings
-    Settings.from_environ()
-else:
-    import handler as module
-ready = time.time()
-sys.stdout = open(os.devnull, "w")
-from local.stack import LambdaContext
-from bench.run import clone_event
-result = module.lambda_handler(clone_event(1, "cold-" + sys.argv[3] + str(ready)), LambdaContext())
-done = time.time()
-sys.stdout = sys.__stdout__
-assert result == {"batchItemFailures": []}, result
-print(json.dumps({"ready_ms": (ready - start) * 1000, "first_message_ms": (done - start) * 1000}))
-"""
+PROBE = ROOT / "bench" / "probe.py"
+# What Lambda sets in an execution environment: with them Powertools' Tracer is on, as deployed.
+LAMBDA_ENVIRONMENT = {
+    "AWS_LAMBDA_FUNCTION_NAME": "llmobs-actions-bench",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+}
 
 
 def cold_starts(runs: int) -> dict[str, dict[str, float]]:
-    """Ours and the baseline in turn (A, B, A, B, ...), so that the machine's drift touches both alike."""
+    """Ours and the baseline in turn (A, B, A, B, ...), so that the machine's drift touches both alike.
+
+    As deployed: Lambda's variables set (tracing on), idempotency on. Byte code warm: a first run of
+    each writes it into a scratch cache (PYTHONPYCACHEPREFIX), the measured runs only read it, whatever
+    this machine's PYTHONDONTWRITEBYTECODE says.
+    """
     samples: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
-    for _ in range(runs):
-        for which, taken in samples.items():
-            source = str(ROOT / "src") if which == "ours" else str(BASELINE)
-            started = time.time()
-            out = subprocess.run(  # noqa: S603 (this interpreter, our probe)
-                [sys.executable, "-c", PROBE, repr(started), source, which],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=ROOT,
-                env=os.environ | {"PYTHONPATH": f"{source}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"},
-            ).stdout
-            taken.append(json.loads(out.strip().splitlines()[-1]))
+    traced = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"} | LAMBDA_ENVIRONMENT
+    with tempfile.TemporaryDirectory() as pycache:
+        for round_ in range(runs + 1):
+            for which, taken in samples.items():
+                source = str(ROOT / "src") if which == "ours" else str(BASELINE)
+                environment = traced | {"PYTHONPATH": f"{source}{os.pathsep}{ROOT}", "PYTHONPYCACHEPREFIX": pycache}
+                if round_ == 0:
+                    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+                else:
+                    environment["PYTHONDONTWRITEBYTECODE"] = "1"
+                started = time.time()
+                out = subprocess.run(  # noqa: S603 (this interpreter, our probe)
+                    [sys.executable, str(PROBE), repr(started), which],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=ROOT,
+                    env=environment,
+                ).stdout
+                if round_ > 0:
+                    taken.append(json.loads(out.strip().splitlines()[-1]))
     return {
         which: {key: statistics.median(s[key] for s in taken) for key in taken[0]} for which, taken in samples.items()
     }
@@ -158,14 +138,21 @@ def top_imports(which: str) -> list[tuple[str, float]]:
 
 
 class _Waiting:
-    """Seconds spent inside urllib3 requests (Datadog and, through botocore, AWS), by every thread."""
+    """Seconds the function spends inside urllib3 requests (Datadog and, through botocore, AWS).
 
-    def __init__(self) -> None:
+    The local stack's AWS front runs in this process and forwards to moto with urllib3 too: its requests
+    (to `moto_port`) are the services' time, not the function's, and counting them would count twice.
+    """
+
+    def __init__(self, moto_port: int | None) -> None:
         self.seconds = 0.0
+        self._moto_port = moto_port
         self._lock = threading.Lock()
 
     def timed(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def urlopen(pool: Any, *args: Any, **kwargs: Any) -> Any:
+            if pool.port == self._moto_port:
+                return original(pool, *args, **kwargs)
             started = time.perf_counter()
             try:
                 return original(pool, *args, **kwargs)
@@ -190,14 +177,14 @@ def batch_latency(handler: Callable[..., Any], emulator: DatadogEmulator, runs: 
     return statistics.median(samples) * 1000
 
 
-def overhead_per_message(which: str, runs: int) -> float:
+def overhead_per_message(which: str, runs: int, moto_port: int | None) -> float:
     """Handler time minus time waiting on HTTP (Datadog and AWS both go through urllib3), per message.
 
     Records run one at a time here (MAX_WORKERS=1) so that waiting and working add up to the wall time.
     """
     os.environ["MAX_WORKERS"] = "1"
     handler = load_handler(which)
-    waiting = _Waiting()
+    waiting = _Waiting(moto_port)
     original = urllib3.connectionpool.HTTPConnectionPool.urlopen
     urllib3.connectionpool.HTTPConnectionPool.urlopen = waiting.timed(original)  # type: ignore[method-assign]
     try:
@@ -424,12 +411,13 @@ def main(argv: list[str] | None = None) -> int:
             results.setdefault(which, {})["cold_start"] = figures
             results[which]["top_imports"] = top_imports(which)
         handlers = {"ours": load_handler("ours"), "baseline": load_handler("baseline")}
+        moto_port = urllib3.util.parse_url(aws.front.moto_endpoint).port if aws.front else None
         for which, handler in handlers.items():
             results[which]["batch_of_10_ms"] = batch_latency(handler, emulator, runs, which)
         for which in handlers:
-            results[which]["overhead_per_message_ms"] = overhead_per_message(which, runs)
+            results[which]["overhead_per_message_ms"] = overhead_per_message(which, runs, moto_port)
         table = os.environ.pop("IDEMPOTENCY_TABLE")  # our own code's share, without the two DynamoDB calls
-        results["ours"]["overhead_without_idempotency_ms"] = overhead_per_message("ours", runs)
+        results["ours"]["overhead_without_idempotency_ms"] = overhead_per_message("ours", runs, moto_port)
         os.environ["IDEMPOTENCY_TABLE"] = table
         handlers["ours"] = load_handler("ours")  # rebuilt with the default MAX_WORKERS
         for which in handlers:

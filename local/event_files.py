@@ -19,7 +19,8 @@ EVENTS = ROOT / "events"
 
 def run(files: list[Path], show_logs: bool = False) -> int:
     """Returns the number of records left for retry (0 when every record was settled)."""
-    from local.stack import LambdaContext, local_stack  # imported late: --help stays instant
+    from local.lambda_context import LambdaContext  # imported late: --help stays instant
+    from local.stack import local_stack
 
     with local_stack() as (resources, emulator):
         from llmobs_actions import handler, observability

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.stack import REGION, LambdaContext
+from local.lambda_context import LambdaContext
+from local.stack import REGION
 
 Invoke = Callable[[dict[str, Any]], Any]
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -21,14 +21,11 @@ from moto.server import ThreadedMotoServer
 from llmobs_actions.results import DEFAULT_SOURCE as RESULT_SOURCE
 from llmobs_actions.results import RESULT_DETAIL_TYPES
 from local.datadog_emulator import DatadogEmulator
+from local.seeded_ids import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID
 from local.strict_aws import StrictAws
 from local.template import StackValues, stack_values
 
 REGION = "us-east-1"
-# The ids the files in events/ refer to, seeded into the emulator.
-PROJECT_ID = "a33671aa-8a1e-4c3b-9f0e-5d2b6c7e8f90"
-DATASET_ID = "9f64e5c7-dc5a-45c8-a17c-1b85f0bec97d"
-EXPERIMENT_IDS = ["3fd6b5e0-8910-4b1c-a7d0-5b84de329012", "4ae7c6f1-9a21-4c2d-b8e1-6c95ef43a123"]
 SECRET_ID = "llmobs-actions/datadog"
 # Distinctive, so a leak would be recognisable in any output.
 API_KEY = "emulator-api-key-3f9a1c77e2"
@@ -41,21 +38,6 @@ AWS_TEST_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-
-
-@dataclass
-class LambdaContext:
-    """The parts of Lambda's context object the handler reads; the remaining time counts down from `remaining_ms`."""
-
-    function_name: str = "llmobs-actions-dev-ActionsFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:llmobs-actions-dev-ActionsFunction"
-    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
-    remaining_ms: int = 60_000
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self.remaining_ms - int((time.monotonic() - self.started) * 1000))
 
 
 @dataclass

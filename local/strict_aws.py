@@ -473,6 +473,9 @@ class _QuietServer(ThreadingHTTPServer):
 class _FrontHandler(BaseHTTPRequestHandler):
     owner: StrictAws
     protocol_version = "HTTP/1.1"  # botocore keeps its connections open
+    # Headers and body go out in two writes: with Nagle's algorithm on, the second waits for the
+    # client's delayed ACK, 40 ms a call on a keep-alive connection (the real services answer in one go).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

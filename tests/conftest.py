@@ -13,6 +13,7 @@ import pytest
 
 from llmobs_actions import handler, observability
 from local.datadog_emulator import DatadogEmulator
+from local.lambda_context import LambdaContext
 from local.poller import sqs_record
 from local.stack import (
     API_KEY,
@@ -23,7 +24,6 @@ from local.stack import (
     PROJECT_ID,
     SECRET_ID,
     AwsResources,
-    LambdaContext,
     LocalAws,
     create_resources,
     function_environment,

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from llmobs_actions.actions import ActionRunner
+from llmobs_actions.aws_clients import AwsClients
 from llmobs_actions.datadog import DatadogClient
 from llmobs_actions.idempotency import Idempotency
 from llmobs_actions.keys import KeyStore
@@ -28,6 +29,7 @@ class RetryLaterError(Exception):
 def processor() -> Processor:
     """Built once per execution environment: settings validated, HTTP pool and clients kept warm."""
     settings = Settings.from_environ()
+    clients = AwsClients(max_connections=settings.max_workers)
     datadog = DatadogClient(
         settings.datadog_base_url,
         connect_timeout=settings.connect_timeout_seconds,
@@ -37,20 +39,18 @@ def processor() -> Processor:
     )
     runner = ActionRunner(
         datadog,
-        KeyStore(settings.secret_id, settings.secret_max_age_seconds, max_connections=settings.max_workers),
+        KeyStore(settings.secret_id, settings.secret_max_age_seconds, clients=clients),
         settings.delete_chunk_size,
         settings.max_throttle_wait_seconds,
         settings.max_experiment_ids,
     )
     idempotency = None
     if settings.idempotency_table:
-        idempotency = Idempotency(
-            settings.idempotency_table, settings.idempotency_expiry_seconds, max_connections=settings.max_workers
-        )
+        idempotency = Idempotency(settings.idempotency_table, settings.idempotency_expiry_seconds, clients=clients)
     else:
         logger.warning("IDEMPOTENCY_TABLE is not set: idempotency is OFF, a redelivered message can act twice")
-    queues = Queues(settings.dead_letter_queue_url, max_connections=settings.max_workers)
-    announcer = Announcer(settings.result_event_bus, settings.result_event_source, settings.max_workers)
+    queues = Queues(settings.dead_letter_queue_url, clients=clients)
+    announcer = Announcer(settings.result_event_bus, settings.result_event_source, clients)
     return Processor(settings, runner, queues, idempotency, announcer)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmobs_actions.actions import ActionResult
+from llmobs_actions.aws_clients import AwsClients
 from llmobs_actions.contract import AnyAction
 from llmobs_actions.failures import IdempotencyBusyError, IdempotencyConflictError, IdempotencyStoreError
 from llmobs_actions.observability import logger
@@ -24,7 +25,7 @@ FIELDS_ADDED_SINCE_V1 = ("event_time",)
 
 
 class Idempotency:
-    def __init__(self, table_name: str, expires_after_seconds: int, max_connections: int = 10) -> None:
+    def __init__(self, table_name: str, expires_after_seconds: int, clients: AwsClients | None = None) -> None:
         # Imported here, at the first invocation: they pull in boto3, which the import of the handler
         # (the cold start every invocation pays for) does not need.
         from aws_lambda_powertools.utilities.idempotency import (
@@ -33,7 +34,6 @@ class Idempotency:
             exceptions,
             idempotent_function,
         )
-        from botocore.config import Config
 
         self._errors = exceptions
         self._config = IdempotencyConfig(
@@ -44,15 +44,8 @@ class Idempotency:
             response_hook=_mark_duplicate,
         )
         # One persistence layer per decorated function: Powertools keeps the first configuration it sees.
-        layer = DynamoDBPersistenceLayer(
-            table_name=table_name,
-            boto_config=Config(
-                connect_timeout=2,
-                read_timeout=5,
-                retries={"max_attempts": 2, "mode": "standard"},
-                max_pool_connections=max_connections,  # every record of a batch writes at once
-            ),
-        )
+        dynamodb = (clients or AwsClients()).client("dynamodb", connect_timeout=2, read_timeout=5, max_attempts=2)
+        layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
         self._once = idempotent_function(
             data_keyword_argument="request", persistence_store=layer, config=self._config, key_prefix=KEY_PREFIX
         )(_perform)

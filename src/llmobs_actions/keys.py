@@ -6,6 +6,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from llmobs_actions.aws_clients import AwsClients
 from llmobs_actions.datadog import DatadogKeys
 
 if TYPE_CHECKING:
@@ -32,12 +33,16 @@ class SecretUnavailableError(Exception):
 
 class KeyStore:
     def __init__(
-        self, secret_id: str, max_age_seconds: int, provider: SecretsProvider | None = None, max_connections: int = 10
+        self,
+        secret_id: str,
+        max_age_seconds: int,
+        provider: SecretsProvider | None = None,
+        clients: AwsClients | None = None,
     ) -> None:
         self._secret_id = secret_id
         self._max_age = max_age_seconds
         self._provider = provider
-        self._max_connections = max_connections
+        self._clients = clients or AwsClients()
         self._lock = threading.Lock()
         self._last: DatadogKeys | None = None
         self._failed: tuple[float, Exception] | None = None  # when the last fetch failed, and how
@@ -73,16 +78,9 @@ class KeyStore:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
         if self._provider is None:
-            from botocore.config import Config
-
             # Secrets Manager answers in milliseconds; a hanging one must fail well inside the Lambda's time.
-            config = Config(
-                connect_timeout=2,
-                read_timeout=3,
-                retries={"max_attempts": 2, "mode": "standard"},
-                max_pool_connections=self._max_connections,
-            )
-            self._provider = SecretsProvider(boto_config=config)
+            client = self._clients.client("secretsmanager", connect_timeout=2, read_timeout=3, max_attempts=2)
+            self._provider = SecretsProvider(boto3_client=client)
         try:
             value = self._provider.get(self._secret_id, max_age=self._max_age, transform="json", force_fetch=force)
         except TransformParameterError:

@@ -19,6 +19,7 @@ METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LLMObsAction
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+TRACED_MODULES = ("botocore", "httplib")
 
 # botocore logs whole responses at DEBUG, GetSecretValue's included: keys must never reach a log,
 # whatever log level the function, the Lambda runtime or a test harness sets on the root logger.
@@ -44,7 +45,11 @@ def traced(handler: Handler) -> Handler:
             else:
                 from aws_lambda_powertools import Tracer
 
-                wrapped = Tracer(service=SERVICE_NAME).capture_lambda_handler(handler, capture_response=False)
+                # Only what the function calls: botocore (every AWS call) and http.client (the Datadog
+                # calls under urllib3; X-Ray's httplib patch leaves botocore's own connections to the
+                # first). Patching all 13 modules the SDK knows costs ~70 ms of the cold start for nothing.
+                tracer = Tracer(service=SERVICE_NAME, patch_modules=TRACED_MODULES)
+                wrapped = tracer.capture_lambda_handler(handler, capture_response=False)
         return wrapped(event, context)
 
     return invoke  # type: ignore[return-value]

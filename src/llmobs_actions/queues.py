@@ -9,6 +9,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from llmobs_actions.aws_clients import AwsClients
+
 # What SQS accepts in a body or a String attribute value ("Amazon SQS message quotas", Message content):
 # #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF. One other character fails the send.
 _SQS_ILLEGAL_CHARACTER = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -51,10 +53,12 @@ class QueueFacts:
 
 
 class Queues:
-    def __init__(self, dead_letter_queue_url: str, client: SqsClient | None = None, max_connections: int = 10) -> None:
+    def __init__(
+        self, dead_letter_queue_url: str, client: SqsClient | None = None, clients: AwsClients | None = None
+    ) -> None:
         self._dead_letter_queue_url = dead_letter_queue_url
         self._client = client
-        self._max_connections = max_connections
+        self._clients = clients or AwsClients()
         self._lock = threading.Lock()
         self._queue_urls: dict[str, str] = {}
         self._facts: dict[str, QueueFacts] = {}
@@ -64,18 +68,7 @@ class Queues:
     def client(self) -> SqsClient:
         with self._lock:  # boto3 clients are thread-safe; creating one is not
             if self._client is None:
-                import boto3  # at the first use: the handler's import stays light
-                from botocore.config import Config
-
-                # Short, bounded AWS calls: a slow SQS must not eat the Lambda's time budget; one
-                # connection per record of a batch, so that none waits for another's.
-                config = Config(
-                    connect_timeout=3,
-                    read_timeout=10,
-                    retries={"max_attempts": 3, "mode": "standard"},
-                    max_pool_connections=self._max_connections,
-                )
-                self._client = boto3.client("sqs", config=config)
+                self._client = self._clients.client("sqs", connect_timeout=3, read_timeout=10, max_attempts=3)
             return self._client
 
     def dead_letter(self, body: str, attributes: dict[str, str]) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmobs_actions.aws_clients import AwsClients
 from llmobs_actions.observability import count, logger
 
 SUCCEEDED = "LLMObs Action Succeeded"
@@ -94,11 +95,11 @@ class Announcer:
         self,
         event_bus: str | None,
         source: str = DEFAULT_SOURCE,
-        max_connections: int = 10,
+        clients: AwsClients | None = None,
         events: EventsClient | None = None,
         states: StatesClient | None = None,
     ) -> None:
-        self._bus, self._source, self._max_connections = event_bus, source, max_connections
+        self._bus, self._source, self._clients = event_bus, source, clients or AwsClients()
         self._events, self._states = events, states
         self._lock = threading.Lock()
 
@@ -158,13 +159,16 @@ class Announcer:
     def _events_client(self) -> EventsClient:
         with self._lock:
             if self._events is None:
-                self._events = _client("events", self._max_connections)
+                self._events = self._client("events")
             return self._events
+
+    def _client(self, service: str) -> Any:  # made at the first result: announcing nothing loads nothing
+        return self._clients.client(service, connect_timeout=2, read_timeout=5, max_attempts=2)
 
     def _states_client(self) -> StatesClient:
         with self._lock:
             if self._states is None:
-                self._states = _client("stepfunctions", self._max_connections)
+                self._states = self._client("stepfunctions")
             return self._states
 
 
@@ -241,19 +245,6 @@ def _aws_error_code(error: BaseException) -> str | None:
     response = getattr(error, "response", None)
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return code if isinstance(code, str) else None
-
-
-def _client(service: str, max_connections: int) -> Any:
-    import boto3  # at the first result: a function that announces nothing never loads these clients
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=2,
-        read_timeout=5,
-        retries={"max_attempts": 2, "mode": "standard"},
-        max_pool_connections=max_connections,
-    )
-    return boto3.client(service, config=config)
 
 
 if __name__ == "__main__":  # `python -m llmobs_actions.results > schemas/result-event.v1.schema.json`

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from llmobs_actions import handler
+from local.lambda_context import LambdaContext
 from local.poller import Poller
 from local.runtime_api import LambdaRuntime
-from local.stack import LambdaContext
 from local.strict_aws import AwsFault
 from tests.conftest import Aws, clone_action, sqs_event
 

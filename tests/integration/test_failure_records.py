@@ -13,8 +13,8 @@ from llmobs_actions import handler
 from llmobs_actions.cli import main
 from local.datadog_emulator import DatadogEmulator
 from local.lambda_async import failure_record, invoke_async
+from local.lambda_context import LambdaContext
 from local.poller import Poller
-from local.stack import LambdaContext
 from tests.conftest import Aws, clone_action
 
 

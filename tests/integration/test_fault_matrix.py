@@ -18,8 +18,8 @@ import pytest
 
 from llmobs_actions import handler
 from local.datadog_emulator import DatadogEmulator, Fault
+from local.lambda_context import LambdaContext
 from local.poller import Poller, in_process
-from local.stack import LambdaContext
 from tests.conftest import SECRET_ID, Aws, clone_action, delete_action
 from tests.integration.conservation import account
 

@@ -157,12 +157,15 @@ def test_an_exhausted_clone_limit_holds_back_deletes_only_when_they_share_it(
 ) -> None:
     # GIVEN the function has seen a delete answered, then a clone refused for the next 30 s
     emulator.shared_rate_limit = shared
+    # Datadog's windows are calendar-aligned (the emulator's: a minute): a window used up seconds before
+    # its end would reset in the middle of the test, so the test starts early in one.
+    left = 60 - time.time() % 60
+    if left < 25:
+        time.sleep(left + 0.5)
     send(aws, delete_action(experiment_ids=EXPERIMENT_IDS[:1]))
     assert poller.run_until_empty(timeout_seconds=20)
-    # Datadog's windows are calendar-aligned and the client lines a reset up with its period: with the
-    # emulator's 60 s period a 30 s reset could land next to a boundary seconds away; with a 30 s period
-    # the nearest boundary is at least 15 s away, longer than this test takes.
-    used_up = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30", "x-ratelimit-period": "30"}
+    # what Datadog says when this minute's window is used up: no request left until it ends
+    used_up = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(60 - time.time() % 60) + 1)}
     emulator.inject(Fault(status=429, times=1, path_contains="/clone", headers=used_up))
     send(aws, clone_action(name="refused"))
     poller.poll_once()

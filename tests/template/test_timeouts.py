@@ -9,7 +9,8 @@ import pytest
 from llmobs_actions import handler
 from llmobs_actions.settings import Settings
 from local.datadog_emulator import DatadogEmulator
-from local.stack import LambdaContext, function_environment
+from local.lambda_context import LambdaContext
+from local.stack import function_environment
 from local.template import TEMPLATE, load
 from tests.conftest import Aws, clone_action, sqs_event
 from tests.template.conftest import resolved
