@@ -54,8 +54,10 @@ class LambdaRuntime:
         log: IO[str] | None = None,
         handler: str = HANDLER,
         source: Path = SOURCE,
+        sampled: bool = False,
     ) -> None:
         self.handler, self.source = handler, source
+        self.sampled = sampled  # the trace header X-Ray reads: sampled invocations send their segments
         self.timeout_seconds = timeout_seconds
         self.function_name = function_name
         self._pending: queue.Queue[_Invocation] = queue.Queue()
@@ -85,6 +87,7 @@ class LambdaRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+            "LAMBDA_TASK_ROOT": str(self.source),  # where Lambda unpacked the code (/var/task); Tracer reads it
             "PYTHONPATH": str(self.source),
         }
         return subprocess.Popen(  # noqa: S603 (this interpreter, AWS's runtime client, our handler)
@@ -176,7 +179,9 @@ def _server(runtime: LambdaRuntime) -> ThreadingHTTPServer:
                 f"arn:aws:lambda:us-east-1:123456789012:function:{runtime.function_name}",
             )
             self.send_header(
-                "Lambda-Runtime-Trace-Id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
+                "Lambda-Runtime-Trace-Id",
+                f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};"
+                f"Sampled={int(runtime.sampled)}",
             )
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

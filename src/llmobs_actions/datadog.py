@@ -7,6 +7,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
@@ -30,6 +31,8 @@ _MAX_DETAIL_CHARS = 500
 
 # (operation name, HTTP status or None when no answer came, elapsed milliseconds)
 CallObserver = Callable[[str, int | None, float], None]
+# (operation name, method, URL) -> a context around the call, yielding what records the answer's status
+CallTracer = Callable[[str, str, str], AbstractContextManager[Callable[[int | None], None]]]
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,7 @@ class DatadogClient:
         read_timeout: float,
         max_connections: int = 10,
         observer: CallObserver | None = None,
+        tracer: CallTracer | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         # Retries are the queue's job: a blind retry of a clone POST could make a second copy.
@@ -233,6 +237,7 @@ class DatadogClient:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         )
         self._observer = observer
+        self._tracer = tracer
         self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
         self.rate_budget = RateBudget()
 
@@ -360,9 +365,11 @@ class DatadogClient:
         started = time.perf_counter()
         status: int | None = None
         try:
-            response = self._pool.request(
-                method, url, body=payload, headers=headers, redirect=False, timeout=self._timeout(read_timeout)
-            )
+            with self._tracer(operation, method, url) if self._tracer else nullcontext(_ignore) as answered:
+                response = self._pool.request(
+                    method, url, body=payload, headers=headers, redirect=False, timeout=self._timeout(read_timeout)
+                )
+                answered(response.status)
             status = response.status
         except (NewConnectionError, ConnectTimeoutError, SSLError) as error:
             # SSLError: the TLS handshake failed (an untrusted certificate, say), so nothing was sent.
@@ -385,6 +392,10 @@ class DatadogClient:
         raise DatadogHTTPError(
             operation, response.status, _error_detail(parsed), RateLimit.from_headers(response.headers)
         )
+
+
+def _ignore(status: int | None) -> None:
+    pass
 
 
 def _segment(value: str) -> str:

@@ -13,7 +13,7 @@ from llmobs_actions.datadog import DatadogClient
 from llmobs_actions.idempotency import Idempotency
 from llmobs_actions.keys import KeyStore
 from llmobs_actions.messages import is_sqs_event
-from llmobs_actions.observability import logger, metrics, observe_datadog_call, traced
+from llmobs_actions.observability import logger, metrics, observe_datadog_call, trace_datadog_call, traced
 from llmobs_actions.outcomes import Status, report
 from llmobs_actions.processing import Processor
 from llmobs_actions.queues import Queues
@@ -36,6 +36,7 @@ def processor() -> Processor:
         read_timeout=settings.read_timeout_seconds,
         max_connections=settings.max_workers,
         observer=observe_datadog_call,
+        tracer=trace_datadog_call,
     )
     runner = ActionRunner(
         datadog,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -19,7 +21,11 @@ METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LLMObsAction
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
-TRACED_MODULES = ("botocore", "httplib")
+# botocore only: every AWS call. (X-Ray's httplib patch would not see the Datadog calls: urllib3 2 sends
+# without http.client's _send_request; `trace_datadog_call` records those.) Patching all 13 modules the
+# SDK knows costs ~70 ms of the cold start for nothing.
+TRACED_MODULES = ("botocore",)
+_recorder: Any = None  # X-Ray's recorder, once the first invocation built an enabled Tracer
 
 # botocore logs whole responses at DEBUG, GetSecretValue's included: keys must never reach a log,
 # whatever log level the function, the Lambda runtime or a test harness sets on the root logger.
@@ -45,10 +51,9 @@ def traced(handler: Handler) -> Handler:
             else:
                 from aws_lambda_powertools import Tracer
 
-                # Only what the function calls: botocore (every AWS call) and http.client (the Datadog
-                # calls under urllib3; X-Ray's httplib patch leaves botocore's own connections to the
-                # first). Patching all 13 modules the SDK knows costs ~70 ms of the cold start for nothing.
+                global _recorder
                 tracer = Tracer(service=SERVICE_NAME, patch_modules=TRACED_MODULES)
+                _recorder = None if tracer.disabled else tracer.provider
                 wrapped = tracer.capture_lambda_handler(handler, capture_response=False)
         return wrapped(event, context)
 
@@ -75,6 +80,28 @@ def count_with_dimension(name: str, dimension: str, dimension_value: str) -> Non
         ) as metric,
     ):
         metric.add_dimension(name=dimension, value=dimension_value)
+
+
+@contextlib.contextmanager
+def trace_datadog_call(operation: str, method: str, url: str) -> Iterator[Callable[[int | None], None]]:
+    """An X-Ray subsegment for one Datadog call, named after the host as X-Ray names remote calls; yields
+    what records the answer's status. Nothing when tracing is off. The keys travel in headers, never traced."""
+    recorder = _recorder
+    if recorder is None:
+        yield lambda status: None
+        return
+    parts = urlsplit(url)
+    with recorder.in_subsegment(parts.hostname or "datadog") as subsegment:
+        subsegment.namespace = "remote"
+        subsegment.put_annotation("operation", operation)
+        subsegment.put_http_meta("method", method)
+        subsegment.put_http_meta("url", f"{parts.scheme}://{parts.netloc}{parts.path}")
+
+        def answered(status: int | None) -> None:
+            if status is not None:
+                subsegment.put_http_meta("status", status)
+
+        yield answered
 
 
 def observe_datadog_call(operation: str, status: int | None, elapsed_ms: float) -> None:
