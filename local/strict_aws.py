@@ -38,6 +38,7 @@ InvalidToken, TaskTimedOut or InvalidOutput as Step Functions does.
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 import threading
@@ -139,6 +140,7 @@ class StrictAws:
         self.rule_settle_seconds = 0.0  # > 0: a new rule matches nothing for that long
         self._settling: dict[tuple[str, str], float] = {}  # (bus, rule) -> when it starts matching
         self.refused: list[tuple[str, str]] = []  # (target, error code) of every call refused
+        self.calls: collections.Counter[str] = collections.Counter()  # requests by X-Amz-Target, as AWS bills them
         self._faults: list[AwsFault] = []
         self._lock = threading.Lock()
         self._sizes: dict[str, int] = {}  # queue URL -> MaximumMessageSize
@@ -181,6 +183,7 @@ class StrictAws:
                 task.cancelled = True
             self._move_tasks.clear()
             self.refused.clear()
+            self.calls.clear()
             self.task_tokens.clear()
             self.time_scale = 1.0
             self.empty_short_polls = 0
@@ -499,6 +502,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
         front = self.owner
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         target = self.headers.get("X-Amz-Target", "")
+        if target:
+            with front._lock:
+                front.calls[target] += 1
         if self.path.startswith("/moto-api/reset"):
             front.reset()
         try:

@@ -60,8 +60,9 @@ class Processor:
 
     def process_batch(self, records: list[Mapping[str, Any]], remaining_ms: RemainingMillis) -> list[Outcome]:
         messages = [from_sqs_record(record) for record in records]
-        futures = [self._pool.submit(self._process_logged, message, None, remaining_ms) for message in messages]
-        return [future.result() for future in futures]
+        with self._settlement.together():
+            futures = [self._pool.submit(self._process_logged, message, None, remaining_ms) for message in messages]
+            return [future.result() for future in futures]
 
     def process_direct(self, event: Mapping[str, Any], request_id: str, remaining_ms: RemainingMillis) -> Outcome:
         return self._process_logged(from_direct_event(event, request_id), event, remaining_ms)

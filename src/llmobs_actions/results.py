@@ -3,10 +3,11 @@ Step Functions task callback. Both happen after the action; neither can re-run i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -24,6 +25,10 @@ RESULT_SCHEMA_VERSION = 1
 # entry limit (256 KB) and a callback under Step Functions' output limit (256 KiB), whatever came in.
 _LONGEST_TEXT = 1000
 _PUBLISH_TRIES = 3
+# PutEvents takes at most 10 entries and 256 KB a request ("Calculating PutEvents event entry size": the
+# UTF-8 bytes of Source, DetailType and Detail, plus 14 for Time), else refuses the whole request.
+EVENTS_PER_CALL = 10
+EVENTS_BYTES_PER_CALL = 256 * 1024
 _PUBLISH_PAUSE_SECONDS = 0.2
 # Step Functions' answers that no retry can change: the task is over, or never was.
 _TASK_GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
@@ -102,39 +107,64 @@ class Announcer:
         self._bus, self._source, self._clients = event_bus, source, clients or AwsClients()
         self._events, self._states = events, states
         self._lock = threading.Lock()
+        self._gathered: list[dict[str, str]] | None = None  # inside together(): what goes out at its end
 
     def announce(self, detail: ResultDetail, reply: Reply) -> None:
         document = detail.model_dump(mode="json", by_alias=True)
         if self._bus:
-            self._publish(SUCCEEDED if detail.status == "succeeded" else FAILED, document)
+            entry = {
+                "Source": self._source,
+                "DetailType": SUCCEEDED if detail.status == "succeeded" else FAILED,
+                "Detail": json.dumps(document, separators=(",", ":")),
+                "EventBusName": self._bus,
+            }
+            with self._lock:
+                gathering = self._gathered is not None
+                if gathering:
+                    self._gathered.append(entry)  # type: ignore[union-attr]
+            if not gathering:
+                self._publish([entry])
         if reply.task_token:
             self._answer_task(reply.task_token, detail, document)
 
-    def _publish(self, detail_type: str, document: dict[str, Any]) -> None:
-        entry = {
-            "Source": self._source,
-            "DetailType": detail_type,
-            "Detail": json.dumps(document, separators=(",", ":")),
-            "EventBusName": self._bus,
-        }
-        problem = "no answer"
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Result events announced inside go out together at the end, up to 10 an API call: a batch of
+        ten costs one PutEvents request instead of ten (task callbacks, one token each, go at once)."""
+        with self._lock:
+            self._gathered = []
+        try:
+            yield
+        finally:
+            with self._lock:
+                entries, self._gathered = self._gathered or [], None
+            for chunk in _requests_of(entries):
+                self._publish(chunk)
+
+    def _publish(self, entries: list[dict[str, str]]) -> None:
+        """PutEvents, the failed entries tried again briefly; what still fails is logged and counted."""
+        problems: dict[int, str] = {}
+        pending = list(range(len(entries)))
         for attempt in range(_PUBLISH_TRIES):
             try:
-                answer = self._events_client().put_events(Entries=[entry])
+                answer = self._events_client().put_events(Entries=[entries[i] for i in pending])
             except Exception as error:  # throttled, unreachable: tried again briefly, then given up
-                problem = f"{type(error).__name__}: {str(error)[:300]}"
+                problems = dict.fromkeys(pending, f"{type(error).__name__}: {str(error)[:300]}")
             else:
-                if not answer.get("FailedEntryCount"):
+                results = answer.get("Entries") or [{}] * len(pending)
+                failed = [(i, r) for i, r in zip(pending, results, strict=False) if r.get("ErrorCode")]
+                if not answer.get("FailedEntryCount") or not failed:
                     return
-                failed = (answer.get("Entries") or [{}])[0]
-                problem = f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
+                problems = {i: f"{r.get('ErrorCode')}: {r.get('ErrorMessage')}" for i, r in failed}
+                pending = [i for i, _ in failed]
             if attempt + 1 < _PUBLISH_TRIES:
                 time.sleep(_PUBLISH_PAUSE_SECONDS * (attempt + 1))
-        logger.error(
-            "result event not published; the action's outcome stands",
-            extra={"detail_type": detail_type, "problem": problem},
-        )
-        count("ResultPublishFailed")
+        for index, problem in problems.items():
+            logger.error(
+                "result event not published; the action's outcome stands",
+                extra={"detail_type": entries[index]["DetailType"], "problem": problem},
+            )
+            count("ResultPublishFailed")
 
     def _answer_task(self, token: str, detail: ResultDetail, document: dict[str, Any]) -> None:
         try:
@@ -235,6 +265,21 @@ def _draft4(node: Any) -> Any:
     if "const" in converted:
         converted["enum"] = [converted.pop("const")]
     return converted
+
+
+def _requests_of(entries: list[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
+    """The entries in order, as few PutEvents requests as the entry count and size limits allow."""
+    chunk: list[dict[str, str]] = []
+    size = 0
+    for entry in entries:
+        entry_size = 14 + sum(len(entry[k].encode()) for k in ("Source", "DetailType", "Detail"))
+        if chunk and (len(chunk) == EVENTS_PER_CALL or size + entry_size > EVENTS_BYTES_PER_CALL):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry_size
+    if chunk:
+        yield chunk
 
 
 def _cut(text: str) -> str:

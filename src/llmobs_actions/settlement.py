@@ -4,6 +4,7 @@ its next try. Every ending goes through here, so that each is decided, logged an
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 
 from llmobs_actions.actions import ActionResult
 from llmobs_actions.contract import AnyAction
@@ -23,6 +24,10 @@ class Settlement:
         self._queues = queues
         self._backoff = backoff
         self._announcer = announcer
+
+    def together(self) -> AbstractContextManager[None]:
+        """Settle a batch inside: its result events go out together when it ends."""
+        return self._announcer.together() if self._announcer is not None else nullcontext()
 
     def done(
         self, message: InboundMessage, action: AnyAction, key: str | None, result: ActionResult, reply: Reply | None

@@ -284,6 +284,49 @@ def aws_events() -> Any:
     return boto3.client("events")
 
 
+def test_a_batch_of_ten_announces_in_one_put_events_request(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    # GIVEN ten clones delivered as one batch
+    assert aws.front is not None
+    records = [
+        aws.send_and_receive(json.dumps(clone_action(name=f"batch {n}", correlation_id=f"c{n}"))) for n in range(10)
+    ]
+    aws.front.calls.clear()
+
+    # WHEN the batch is handled
+    assert handler.lambda_handler({"Records": records}, context) == {"batchItemFailures": []}
+
+    # THEN every message has its event, and EventBridge was asked once
+    assert sorted(e["detail"]["correlation_id"] for e in published(aws)) == sorted(f"c{n}" for n in range(10))
+    assert aws.front.calls["AWSEvents.PutEvents"] == 1
+
+
+def test_an_entry_refused_in_a_batch_is_tried_again_alone(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    # GIVEN EventBridge refuses the second of two entries once (an internal failure, as it can)
+    assert aws.front is not None
+    refused_second = {
+        "FailedEntryCount": 1,
+        "Entries": [
+            {"EventId": "11111111-1111-1111-1111-111111111111"},
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "x"},
+        ],
+    }
+    aws.front.inject(AwsFault("AWSEvents.PutEvents", answer=refused_second, times=1))
+    records = [
+        aws.send_and_receive(json.dumps(clone_action(name=f"pair {n}", correlation_id=f"p{n}"))) for n in range(2)
+    ]
+
+    handler.lambda_handler({"Records": records}, context)
+
+    # THEN the refused one went out on the retry, alone (the canned answer swallowed the other's event)
+    [event] = published(aws)
+    assert event["detail"]["correlation_id"] in ("p0", "p1")
+    assert aws.front.calls["AWSEvents.PutEvents"] == 2
+
+
 # -- Step Functions task tokens -------------------------------------------------------------------------
 
 
