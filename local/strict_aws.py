@@ -230,6 +230,8 @@ class StrictAws:
                 self._sizes.clear()
         elif target == "AWSEvents.PutEvents":
             _check_put_events(document)
+            with self._lock:
+                self.calls["AWSEvents.PutEvents entries"] += len(document.get("Entries") or [])
         return document
 
     def maximum_message_size(self, queue_url: object) -> int:
