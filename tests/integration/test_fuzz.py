@@ -21,6 +21,7 @@ from llmobs_actions import handler
 from llmobs_actions.contract import InvalidAction, parse_action
 from llmobs_actions.messages import unwrap
 from local.datadog_emulator import PREFIX, DatadogEmulator
+from local.lambda_context import LambdaContext
 from local.stack import (
     API_KEY,
     APP_KEY,
@@ -29,7 +30,6 @@ from local.stack import (
     EXPERIMENT_IDS,
     PROJECT_ID,
     AwsResources,
-    LambdaContext,
     create_resources,
     function_environment,
     reset_aws,
