@@ -119,10 +119,10 @@ class Announcer:
                 "EventBusName": self._bus,
             }
             with self._lock:
-                gathering = self._gathered is not None
-                if gathering:
-                    self._gathered.append(entry)  # type: ignore[union-attr]
-            if not gathering:
+                gathered = self._gathered
+                if gathered is not None:
+                    gathered.append(entry)
+            if gathered is None:
                 self._publish([entry])
         if reply.task_token:
             self._answer_task(reply.task_token, detail, document)

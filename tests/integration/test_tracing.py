@@ -63,10 +63,9 @@ def test_a_sampled_invocation_traces_its_aws_and_datadog_calls_and_no_key(
 ) -> None:
     host, port = xray_daemon.getsockname()
     environment = {"POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_DAEMON_ADDRESS": f"{host}:{port}"}
-    token_free = clone_action(name="traced")
     with (tmp_path / "function.log").open("w") as log, LambdaRuntime(environment, 30, log=log, sampled=True) as runtime:
         poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, runtime.invoke, aws.values.batch_size)
-        aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps(token_free))
+        aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps(clone_action(name="traced")))
         assert poller.run_until_empty(timeout_seconds=30)
         sent = segments(xray_daemon)
 
