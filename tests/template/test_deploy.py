@@ -121,6 +121,22 @@ def test_sam_build_packages_the_function_for_arm64(sam_bin: Path, tmp_path: Path
     assert not (artifact / "tests").exists(), "only src/ is packaged"
     assert not (artifact / "local").exists(), "only src/ is packaged"
 
+    # Byte code for every module, for the runtime's interpreter, used without looking at the source:
+    # Lambda's /var/task is read-only, so what a cold start compiles is never kept.
+    magic = subprocess.run(  # noqa: S603
+        [python313, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    sources = [p for p in artifact.rglob("*.py") if p.parent.name != "bin"]
+    missing = [p for p in sources if not (p.parent / "__pycache__" / f"{p.stem}.cpython-313.pyc").exists()]
+    assert len(sources) > 500, len(sources)
+    assert not missing, missing[:5]
+    handler = (artifact / "llmobs_actions" / "__pycache__" / "handler.cpython-313.pyc").read_bytes()
+    assert handler[:4].hex() == magic, "compiled by python3.13"
+    assert int.from_bytes(handler[4:8], "little") == 0b01, "hash-based, unchecked: the source is never read"
+
 
 def test_the_templates_rule_never_forwards_a_result_event_into_the_actions_queue(
     aws: Aws, translated: dict[str, Any]
