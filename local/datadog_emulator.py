@@ -87,6 +87,8 @@ class Dataset:
     current_version: int
     created_at: str
     updated_at: str
+    metadata: dict[str, Any] | None = None  # nullable, as Datadog's spec has it
+    deleted_at: str | None = None  # soft-deleted: no longer listed, cloned or read
 
     def resource(self) -> dict[str, Any]:
         return {
@@ -95,7 +97,7 @@ class Dataset:
             "attributes": {
                 "name": self.name,
                 "description": self.description,
-                "metadata": None,
+                "metadata": self.metadata,
                 "current_version": self.current_version,
                 "created_at": self.created_at,
                 "updated_at": self.updated_at,
@@ -126,6 +128,7 @@ class Experiment:
     name: str
     created_at: str
     deleted_at: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def resource(self) -> dict[str, Any]:
         return {
@@ -136,7 +139,7 @@ class Experiment:
                 "project_id": self.project_id,
                 "dataset_id": self.dataset_id,
                 "description": "",
-                "metadata": {},
+                "metadata": self.metadata,
                 "config": {},
                 "status": "completed",
                 "created_at": self.created_at,
@@ -157,6 +160,10 @@ class DatadogEmulator:
         # Datadog's spec documents only 204 for a delete; this switch plays a stricter API that refuses
         # a request naming an experiment that is unknown or already deleted.
         self.refuse_deleting_gone_experiments = False
+        self.refuse_deleting_gone_datasets = False  # the same for datasets
+        # Datadog's spec does not say whether filter[name] matches exactly; True plays one that matches
+        # every name containing the text, so that a client must check names itself.
+        self.name_filter_contains = False
         self.requests: list[RecordedRequest] = []
         self.projects: dict[str, Project] = {}
         self.datasets: dict[str, Dataset] = {}
@@ -211,10 +218,17 @@ class DatadogEmulator:
             return project.id
 
     def add_dataset(
-        self, project_id: str, name: str, records: int = 3, dataset_id: str | None = None, description: str = ""
+        self,
+        project_id: str,
+        name: str,
+        records: int = 3,
+        dataset_id: str | None = None,
+        description: str = "",
+        metadata: dict[str, Any] | None = None,
+        created_at: str | None = None,
     ) -> Dataset:
         with self._lock:
-            stamp = _now()
+            stamp = created_at or _now()
             dataset = Dataset(
                 id=dataset_id or str(uuid.uuid4()),
                 project_id=project_id,
@@ -231,6 +245,7 @@ class DatadogEmulator:
                 current_version=1,
                 created_at=stamp,
                 updated_at=stamp,
+                metadata=metadata,
             )
             self.datasets[dataset.id] = dataset
             return dataset
@@ -242,10 +257,17 @@ class DatadogEmulator:
         name: str,
         experiment_id: str | None = None,
         created_at: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> str:
         with self._lock:
             experiment = Experiment(
-                experiment_id or str(uuid.uuid4()), project_id, dataset_id, name, created_at or _now()
+                experiment_id or str(uuid.uuid4()),
+                project_id,
+                dataset_id,
+                name,
+                created_at or _now(),
+                None,
+                metadata or {},
             )
             self.experiments[experiment.id] = experiment
             return experiment.id
@@ -279,8 +301,14 @@ class DatadogEmulator:
             return [r for r in self.requests if (method is None or r.method == method) and path_contains in r.path]
 
     def datasets_named(self, name: str) -> list[Dataset]:
+        """Live datasets of that name (a soft-deleted one is gone for every client)."""
         with self._lock:
-            return [d for d in self.datasets.values() if d.name == name]
+            return [d for d in self.datasets.values() if d.name == name and d.deleted_at is None]
+
+    def live_dataset(self, dataset_id: str) -> Dataset | None:
+        with self._lock:
+            dataset = self.datasets.get(dataset_id)
+            return dataset if dataset is not None and dataset.deleted_at is None else None
 
     # -- request handling ----------------------------------------------------------------------
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -323,6 +351,7 @@ class DatadogEmulator:
         dataset_path = rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets/(?P<dataset_id>[^/]+)"
         routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
             ("POST", rf"^{PREFIX}/experiments/delete$", self._delete_experiments),
+            ("POST", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets/delete$", self._delete_datasets),
             ("GET", rf"^{PREFIX}/experiments$", self._list_experiments),
             ("POST", rf"^{PREFIX}/experiments$", self._create_experiment),
             ("GET", rf"^{PREFIX}/projects$", self._list_projects),
@@ -347,7 +376,7 @@ class DatadogEmulator:
     def _clone(self, project_id: str, dataset_id: str, body: Any, **_: Any) -> tuple[int, Any]:
         if project_id not in self.projects:
             return 404, _errors("Generic Error", "project not found")
-        source = self.datasets.get(dataset_id)
+        source = self.live_dataset(dataset_id)
         if source is None or source.project_id != project_id:
             return 404, _errors("Generic Error", "dataset not found")
         data = body.get("data") if isinstance(body, dict) else None
@@ -393,6 +422,27 @@ class DatadogEmulator:
                 experiment.deleted_at = stamp
         return 204, None
 
+    def _named(self, actual: str, wanted: str | None) -> bool:
+        if wanted is None:
+            return True
+        return wanted in actual if self.name_filter_contains else wanted == actual
+
+    def _delete_datasets(self, project_id: str, body: Any, **_: Any) -> tuple[int, Any]:
+        if project_id not in self.projects:
+            return 404, _errors("Generic Error", "project not found")
+        attributes, problem = _attributes(body, "datasets", required=("dataset_ids",))
+        ids = attributes.get("dataset_ids")
+        if problem or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return 400, _errors("Bad Request", problem or "dataset_ids must be a list of strings")
+        live = {i: d for i in ids if (d := self.live_dataset(i)) is not None and d.project_id == project_id}
+        gone = [i for i in ids if i not in live]
+        if gone and self.refuse_deleting_gone_datasets:
+            return 404, _errors("Generic Error", f"datasets not found: {', '.join(gone[:5])}")
+        stamp = _now()
+        for dataset in live.values():  # soft delete; unknown or already deleted ids are not an error by default
+            dataset.deleted_at = stamp
+        return 204, None
+
     def _list_experiments(self, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
         project = _first(query, "filter[project_id]")
         dataset = _first(query, "filter[dataset_id]")
@@ -416,7 +466,11 @@ class DatadogEmulator:
 
     def _list_projects(self, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
         name, wanted_id = _first(query, "filter[name]"), _first(query, "filter[id]")
-        items = [p.resource() for p in self.projects.values() if name in (None, p.name) and wanted_id in (None, p.id)]
+        items = [
+            p.resource()
+            for p in sorted(self.projects.values(), key=lambda p: p.created_at, reverse=True)  # newest first
+            if self._named(p.name, name) and wanted_id in (None, p.id)
+        ]
         return _page(items, query, default_limit=100)
 
     def _create_project(self, body: Any, **_: Any) -> tuple[int, Any]:
@@ -438,7 +492,7 @@ class DatadogEmulator:
         return 201, {"data": dataset.resource()}
 
     def _create_records(self, project_id: str, dataset_id: str, body: Any, **_: Any) -> tuple[int, Any]:
-        dataset = self.datasets.get(dataset_id)
+        dataset = self.live_dataset(dataset_id)
         if dataset is None or dataset.project_id != project_id:
             return 404, _errors("Generic Error", "dataset not found")
         attributes, problem = _attributes(body, "records", required=("records",))
@@ -480,12 +534,15 @@ class DatadogEmulator:
         items = [
             d.resource()
             for d in sorted(self.datasets.values(), key=lambda d: d.created_at, reverse=True)
-            if d.project_id == project_id and name in (None, d.name) and wanted_id in (None, d.id)
+            if d.project_id == project_id
+            and d.deleted_at is None
+            and self._named(d.name, name)
+            and wanted_id in (None, d.id)
         ]
         return _page(items, query, default_limit=100)
 
     def _records(self, project_id: str, dataset_id: str, query: dict[str, list[str]], **_: Any) -> tuple[int, Any]:
-        dataset = self.datasets.get(dataset_id)
+        dataset = self.live_dataset(dataset_id)
         if dataset is None or dataset.project_id != project_id:
             return 404, _errors("Generic Error", "dataset not found")
         return _page(dataset.record_items(), query, default_limit=100)

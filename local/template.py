@@ -18,7 +18,8 @@ class CloudFormationLoader(yaml.SafeLoader):
 
 
 def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    # !Condition is the one short form whose long form has no "Fn::" (CloudFormation's {"Condition": name}).
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
         return {name: value.split(".", 1) if suffix == "GetAtt" else value}

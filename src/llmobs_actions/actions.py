@@ -5,22 +5,38 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from llmobs_actions.contract import AnyAction, CloneDataset, DeleteExperiments, PruneExperiments, is_safe_id
+from llmobs_actions.contract import (
+    AnyAction,
+    CloneDataset,
+    DeleteDatasets,
+    DeleteExperiments,
+    PruneDatasets,
+    PruneExperiments,
+    is_safe_id,
+)
 from llmobs_actions.datadog import (
     ClonedDataset,
     DatadogHTTPError,
     DatadogKeys,
     DatasetSummary,
     ExperimentSummary,
+    ProjectSummary,
     RateLimit,
 )
-from llmobs_actions.failures import AUTH_STATUSES, AuthRejectedError, OutOfTimeError, PruneRefusedError
+from llmobs_actions.failures import (
+    AUTH_STATUSES,
+    AuthRejectedError,
+    NameResolutionError,
+    OutOfTimeError,
+    PruneRefusedError,
+)
 from llmobs_actions.messages import parse_timestamp
 from llmobs_actions.observability import logger
 from llmobs_actions.settings import EXPERIMENT_IDS_CEILING
@@ -36,9 +52,11 @@ FIRST_OPERATION = {
     "clone_dataset": "clone_dataset",
     "delete_experiments": "delete_experiments",
     "prune_experiments": "list_experiments",
+    "delete_datasets": "delete_datasets",
+    "prune_datasets": "list_datasets",
 }
-# How Datadog may answer a delete of an experiment that is already (soft-)deleted: its spec documents
-# only 204, but a retry must not fail whichever way it answers.
+# How Datadog may answer a delete of an experiment or dataset that is already (soft-)deleted: its spec
+# documents only 204, but a retry must not fail whichever way it answers.
 ALREADY_GONE_STATUSES = frozenset({400, 404})
 # Clocks of Lambda, SQS and Datadog disagree a little; a clone up to this much "older" than the
 # first delivery still counts as ours.
@@ -61,6 +79,22 @@ class DatadogApi(Protocol):
     def delete_experiments(
         self, keys: DatadogKeys, experiment_ids: list[str], *, read_timeout: float | None = None
     ) -> None: ...
+    def delete_datasets(
+        self, keys: DatadogKeys, project_id: str, dataset_ids: list[str], *, read_timeout: float | None = None
+    ) -> None: ...
+    def list_datasets(
+        self,
+        keys: DatadogKeys,
+        project_id: str,
+        cursor: str | None,
+        limit: int = 100,
+        *,
+        name: str | None = None,
+        read_timeout: float | None = None,
+    ) -> tuple[list[DatasetSummary], str | None]: ...
+    def find_projects_by_name(
+        self, keys: DatadogKeys, name: str, *, read_timeout: float | None = None
+    ) -> list[ProjectSummary]: ...
     def find_datasets_by_name(
         self, keys: DatadogKeys, project_id: str, name: str, *, read_timeout: float | None = None
     ) -> list[DatasetSummary]: ...
@@ -110,30 +144,67 @@ class ActionRunner:
         delete_chunk_size: int,
         max_throttle_wait_seconds: float = 0,
         max_experiment_ids: int = EXPERIMENT_IDS_CEILING,
+        protect_metadata_key: str = "keep",
     ) -> None:
         self._datadog = datadog
         self._keys = keys
         self._chunk = delete_chunk_size
         self._max_wait = max_throttle_wait_seconds
-        self._max_ids = max_experiment_ids  # the most experiments one message may delete, prunes included
+        self._max_ids = max_experiment_ids  # the most ids one message may delete, prunes included
+        self._protect_key = protect_metadata_key
 
     def throttled_for(self, action: AnyAction) -> float | None:
         """Seconds before Datadog takes the action's first call, when that call's rate limit is used up."""
         return self._datadog.throttled_for(FIRST_OPERATION[action.action])
 
+    def resolve(self, action: AnyAction, attempt: Attempt) -> tuple[AnyAction, dict[str, str]]:
+        """The action with the ids its project_name and dataset_name stand for, and those ids.
+
+        Exact names only (filter[name] narrows the listing; the name decides). A name that matches no
+        live project or dataset, or several, cannot say what is meant: NameResolutionError (rejected).
+        """
+        resolved: dict[str, str] = {}
+        project_name = getattr(action, "project_name", None)
+        if project_name is not None and getattr(action, "project_id", None) is None:
+            projects = self._call(
+                attempt,
+                lambda keys, timeout: self._datadog.find_projects_by_name(keys, project_name, read_timeout=timeout),
+            )
+            resolved["project_id"] = _the_one("project", project_name, [p.id for p in projects], "")
+        dataset_name = getattr(action, "dataset_name", None)
+        if dataset_name is not None and getattr(action, "dataset_id", None) is None:
+            project_id = resolved.get("project_id") or str(getattr(action, "project_id", ""))
+            datasets = self._call(
+                attempt,
+                lambda keys, timeout: self._datadog.find_datasets_by_name(
+                    keys, project_id, dataset_name, read_timeout=timeout
+                ),
+            )
+            resolved["dataset_id"] = _the_one("dataset", dataset_name, [d.id for d in datasets], project_id)
+        if not resolved:
+            return action, resolved
+        logger.info("names resolved", extra={"resolved": resolved})
+        return action.model_copy(update=resolved), resolved
+
     def run(self, action: AnyAction, attempt: Attempt) -> ActionResult:
-        if isinstance(action, CloneDataset):
-            return self._clone(action, attempt)
-        if isinstance(action, PruneExperiments):
-            return self._prune(action, attempt)
-        return self._delete(action, attempt)
+        match action:
+            case CloneDataset():
+                return self._clone(action, attempt)
+            case PruneExperiments():
+                return self._prune(action, attempt)
+            case PruneDatasets():
+                return self._prune_datasets(action, attempt)
+            case DeleteDatasets():
+                return self._delete(_Deletion.of_datasets(action.project, action.dataset_ids), action.dry_run, attempt)
+            case DeleteExperiments():
+                return self._delete(_Deletion.of_experiments(action.experiment_ids), action.dry_run, attempt)
 
     def _clone(self, action: CloneDataset, attempt: Attempt) -> ActionResult:
         action = self._with_names_rendered(action, attempt)
         if action.dry_run:
             logger.info(
                 "dry run: would clone dataset",
-                extra={"project_id": action.project_id, "dataset_id": action.dataset_id, "new_name": action.name},
+                extra={"project_id": action.project, "dataset_id": action.dataset, "new_name": action.name},
             )
             return ActionResult(
                 f"dry run: would clone {action.dataset_id} as {action.name!r}", {"dry_run": True, "name": action.name}
@@ -149,7 +220,7 @@ class ActionRunner:
         cloned = self._call(
             attempt,
             lambda keys, timeout: self._datadog.clone_dataset(
-                keys, action.project_id, action.dataset_id, action.name, action.description, read_timeout=timeout
+                keys, action.project, action.dataset, action.name, action.description, read_timeout=timeout
             ),
         )
         if cloned.missing:
@@ -176,7 +247,7 @@ class ActionRunner:
             found = self._call(
                 attempt,
                 lambda keys, timeout: self._datadog.dataset_name(
-                    keys, action.project_id, action.dataset_id, read_timeout=timeout
+                    keys, action.project, action.dataset, read_timeout=timeout
                 ),
             )
             if found is None:
@@ -197,107 +268,137 @@ class ActionRunner:
         candidates = self._call(
             attempt,
             lambda keys, timeout: self._datadog.find_datasets_by_name(
-                keys, action.project_id, action.name, read_timeout=timeout
+                keys, action.project, action.name, read_timeout=timeout
             ),
         )
         ours = [(created, c) for c in candidates if (created := parse_timestamp(c.created_at)) and created >= since]
         return min(ours, key=lambda pair: pair[0])[1] if ours else None
 
     def _prune(self, action: PruneExperiments, attempt: Attempt) -> ActionResult:
-        """Select with the list endpoint (every page), refuse past the cap, then delete like delete_experiments."""
-        now = attempt.event_time or datetime.now(UTC)
-        cutoff = now - timedelta(days=action.older_than_days) if action.older_than_days is not None else None
-        seen: set[str] = set()
-        dated: list[tuple[datetime, str]] = []
-        undated: list[str] = []
-        refused_ids = 0
-        cursor: str | None = None
-        while True:
-            page, cursor = self._call(attempt, partial(self._list_page, action, cursor))
-            for experiment in page:
-                if experiment.id in seen:
-                    continue  # listed again on a later page while the list changed
-                seen.add(experiment.id)
-                if not is_safe_id(experiment.id):
-                    refused_ids += 1
-                    logger.warning("skipped an experiment id the contract refuses", extra={"id": experiment.id[:200]})
-                    continue
-                created = parse_timestamp(experiment.created_at)
-                if action.name_prefix is not None and not experiment.name.startswith(action.name_prefix):
-                    continue
-                if cutoff is not None and (created is None or created >= cutoff):
-                    continue  # an experiment whose age is unknown is never old enough
-                if created is None:
-                    undated.append(experiment.id)
-                else:
-                    dated.append((created, experiment.id))
-            if cursor is None:
-                break
-        dated.sort(reverse=True)  # newest first, by the parsed time (offsets and precisions differ)
-        doomed = [experiment_id for _, experiment_id in dated[action.keep_newest :]]
-        if action.keep_newest == 0:
-            doomed += undated  # selected by name alone; with keep_newest they cannot be ranked, so they stay
+        """Select with the list endpoint (every page), spare what must stay, refuse past the cap, then delete
+        like delete_experiments."""
+        listed: list[ExperimentSummary] = self._every_page(
+            attempt,
+            lambda cursor, keys, timeout: self._datadog.list_experiments(
+                keys, action.project, action.dataset, cursor, read_timeout=timeout
+            ),
+        )
+        selection = _Selection.of(listed, action, attempt, self._protect_key)
+        selection.keep_newest(action.keep_newest, "newest")
+        if action.keep_newest_per_name is not None:
+            selection.spared["newest_per_name"] += 0  # counted even when nothing needs sparing
+            for name in sorted({experiment.name for experiment in selection.candidates()}):
+                selection.keep_newest(action.keep_newest_per_name, "newest_per_name", partial(_named, name))
+        ranked = action.keep_newest > 0 or action.keep_newest_per_name is not None
+        return self._prune_selected(selection, ranked, action, _Deletion.of_experiments, attempt)
+
+    def _prune_datasets(self, action: PruneDatasets, attempt: Attempt) -> ActionResult:
+        """Like prune_experiments, over the project's datasets; those live experiments use are spared too."""
+        listed: list[DatasetSummary] = self._every_page(
+            attempt,
+            lambda cursor, keys, timeout: self._datadog.list_datasets(
+                keys, action.project, cursor, read_timeout=timeout
+            ),
+        )
+        selection = _Selection.of(listed, action, attempt, self._protect_key)
+        selection.spared["in_use"] += 0  # counted even when nothing needs sparing
+        if selection.candidates() and not action.include_datasets_in_use:
+            experiments: list[ExperimentSummary] = self._every_page(
+                attempt,
+                lambda cursor, keys, timeout: self._datadog.list_experiments(
+                    keys, action.project, None, cursor, read_timeout=timeout
+                ),
+            )
+            in_use = {experiment.dataset_id for experiment in experiments}
+            selection.spare("in_use", lambda dataset: dataset.id in in_use)
+        selection.keep_newest(action.keep_newest, "newest")
+        project = action.project
+        return self._prune_selected(
+            selection, action.keep_newest > 0, action, lambda ids: _Deletion.of_datasets(project, ids), attempt
+        )
+
+    def _prune_selected(
+        self,
+        selection: _Selection[Any],
+        ranked: bool,
+        action: PruneExperiments | PruneDatasets,
+        deletion: Callable[[list[str]], _Deletion],
+        attempt: Attempt,
+    ) -> ActionResult:
+        """Delete what the selection left; an item of unknown age is selected by name alone, never ranked."""
+        doomed = selection.doomed(ranked)
+        what = deletion(doomed)
         summary: dict[str, object] = {
-            "matching": len(dated) + len(undated),
-            "kept_newest": min(action.keep_newest, len(dated)),
-            "kept_unknown_age": len(undated) if action.keep_newest else 0,
-            "skipped_unsafe_ids": refused_ids,
+            "matching": selection.matching,
+            "kept_newest": selection.spared["newest"],
+            "kept_unknown_age": len(selection.undated) if ranked else 0,
+            "spared": dict(selection.spared),
+            "skipped_unsafe_ids": selection.unsafe_ids,
             "to_delete": len(doomed),
             "dry_run": action.dry_run,
         }
-        self._refuse_past_the_cap(len(doomed), action.max_deletions)
-        log_ids = {"experiment_ids": doomed[:LOGGED_IDS], "experiment_ids_listed": min(len(doomed), LOGGED_IDS)}
+        self._refuse_past_the_cap(len(doomed), action.max_deletions, what.kind)
+        log_ids = {f"{what.kind}_ids": doomed[:LOGGED_IDS], f"{what.kind}_ids_listed": min(len(doomed), LOGGED_IDS)}
         if action.dry_run or not doomed:
             logger.info("prune summary", extra=summary | log_ids | {"deleted": 0})
             return ActionResult(
-                f"would delete {len(doomed)} experiment(s)" if action.dry_run else "nothing to prune",
-                summary | {"experiment_ids_sha256": ids_digest(doomed)},
+                f"would delete {len(doomed)} {what.kind}(s)" if action.dry_run else "nothing to prune",
+                summary | {f"{what.kind}_ids_sha256": ids_digest(doomed)},
             )
-        deleted = self._delete(DeleteExperiments(action="delete_experiments", experiment_ids=doomed), attempt)
+        deleted = self._delete(what, False, attempt)
         logger.info("prune summary", extra=summary | log_ids | {"deleted": deleted.details.get("deleted")})
-        return ActionResult(f"pruned {len(doomed)} experiment(s)", summary | deleted.details)
+        return ActionResult(f"pruned {len(doomed)} {what.kind}(s)", summary | deleted.details)
 
-    def _refuse_past_the_cap(self, count: int, max_deletions: int) -> None:
+    def _refuse_past_the_cap(self, count: int, max_deletions: int, kind: str) -> None:
         if count > max_deletions:
             raise PruneRefusedError(
-                f"the selector matches {count} experiments to delete, more than max_deletions "
+                f"the selector matches {count} {kind}s to delete, more than max_deletions "
                 f"({max_deletions}); nothing was deleted"
             )
         if count > self._max_ids:
             raise PruneRefusedError(
-                f"the selector matches {count} experiments to delete, more than this deployment deletes "
+                f"the selector matches {count} {kind}s to delete, more than this deployment deletes "
                 f"for one message (MAX_EXPERIMENT_IDS {self._max_ids}); nothing was deleted"
             )
 
-    def _list_page(
-        self, action: PruneExperiments, cursor: str | None, keys: DatadogKeys, timeout: float | None
-    ) -> tuple[list[ExperimentSummary], str | None]:
-        return self._datadog.list_experiments(keys, action.project_id, action.dataset_id, cursor, read_timeout=timeout)
+    def _every_page(
+        self, attempt: Attempt, page: Callable[[str | None, DatadogKeys, float | None], tuple[list[L], str | None]]
+    ) -> list[L]:
+        """Every item of a listing, each once (an item listed again on a later page while the list changed)."""
+        seen: set[str] = set()
+        items: list[L] = []
+        cursor: str | None = None
+        while True:
+            found, cursor = self._call(attempt, partial(page, cursor))
+            for item in found:
+                if item.id not in seen:
+                    seen.add(item.id)
+                    items.append(item)
+            if cursor is None:
+                return items
 
-    def _delete(self, action: DeleteExperiments, attempt: Attempt) -> ActionResult:
-        ids = action.experiment_ids
-        if action.dry_run:
-            logger.info(
-                "dry run: would delete experiments", extra={"count": len(ids), "experiment_ids": ids[:LOGGED_IDS]}
-            )
+    def _delete(self, what: _Deletion, dry_run: bool, attempt: Attempt) -> ActionResult:
+        ids, kind = what.ids, what.kind
+        if dry_run:
+            logger.info(f"dry run: would delete {kind}s", extra={"count": len(ids), f"{kind}_ids": ids[:LOGGED_IDS]})
             return ActionResult(
-                f"dry run: would delete {len(ids)} experiment(s)",
-                {"dry_run": True, "to_delete": len(ids), "experiment_ids_sha256": ids_digest(ids)},
+                f"dry run: would delete {len(ids)} {kind}(s)",
+                {"dry_run": True, "to_delete": len(ids), f"{kind}_ids_sha256": ids_digest(ids)},
             )
         chunks = [ids[start : start + self._chunk] for start in range(0, len(ids), self._chunk)]
         gone: list[str] = []
         for number, chunk in enumerate(chunks, start=1):
             try:
-                self._call(attempt, partial(self._delete_chunk, chunk))
+                self._call(attempt, partial(what.delete, self._datadog, chunk))
             except DatadogHTTPError as error:
                 if error.status not in ALREADY_GONE_STATUSES or not attempt.may_have_run_before:
                     raise
                 # An earlier try may have deleted some of these, and Datadog may refuse ids it already
                 # soft-deleted: delete one by one; an id refused alone is gone already.
-                gone += self._delete_one_by_one(chunk, attempt)
+                gone += self._delete_one_by_one(what, chunk, attempt)
             logger.debug("chunk deleted", extra={"chunk": number, "chunks": len(chunks), "size": len(chunk)})
         logger.info(
-            "experiments deleted",
+            f"{kind}s deleted",
             extra={"deleted": len(ids) - len(gone), "already_gone": len(gone), "already_gone_ids": gone[:LOGGED_IDS]},
         )
         # Counts and a digest, never the ids: the stored result must stay small whatever the number of ids
@@ -305,23 +406,20 @@ class ActionRunner:
         details: dict[str, object] = {
             "deleted": len(ids) - len(gone),
             "already_gone": len(gone),
-            "experiment_ids_sha256": ids_digest(ids),
+            f"{kind}_ids_sha256": ids_digest(ids),
         }
-        return ActionResult(f"deleted {len(ids) - len(gone)} experiment(s)", details)
+        return ActionResult(f"deleted {len(ids) - len(gone)} {kind}(s)", details)
 
-    def _delete_one_by_one(self, chunk: list[str], attempt: Attempt) -> list[str]:
+    def _delete_one_by_one(self, what: _Deletion, chunk: list[str], attempt: Attempt) -> list[str]:
         gone = []
-        for experiment_id in chunk:
+        for item_id in chunk:
             try:
-                self._call(attempt, partial(self._delete_chunk, [experiment_id]))
+                self._call(attempt, partial(what.delete, self._datadog, [item_id]))
             except DatadogHTTPError as error:
                 if error.status not in ALREADY_GONE_STATUSES:
                     raise
-                gone.append(experiment_id)
+                gone.append(item_id)
         return gone
-
-    def _delete_chunk(self, chunk: list[str], keys: DatadogKeys, timeout: float | None) -> None:
-        self._datadog.delete_experiments(keys, chunk, read_timeout=timeout)
 
     def _call(self, attempt: Attempt, call: DatadogCall[T]) -> T:
         """One Datadog call; when its rate limit resets soon, wait for it here rather than in the queue.
@@ -367,3 +465,121 @@ class ActionRunner:
 def ids_digest(ids: list[str]) -> str:
     """A short fingerprint of a set of ids, to tell two results apart without storing the ids."""
     return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def _the_one(kind: str, name: str, ids: list[str], project_id: str) -> str:
+    where = f" in project {project_id}" if project_id else ""
+    if not ids:
+        raise NameResolutionError(f"no {kind} named {name[:200]!r}{where}")
+    if len(ids) > 1:
+        raise NameResolutionError(
+            f"{len(ids)} {kind}s are named {name[:200]!r}{where}; give {kind}_id to say which one is meant"
+        )
+    return ids[0]
+
+
+def _named(name: str, item: _Listed) -> bool:
+    return item.name == name
+
+
+def is_protected(metadata: Mapping[str, object], key: str) -> bool:
+    """The protection marker: `key` set to true (or to the text "true", as a UI may save it)."""
+    value = metadata.get(key)
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+@dataclass(frozen=True)
+class _Deletion:
+    """Ids of one kind, and the Datadog call that deletes a chunk of them."""
+
+    kind: str
+    ids: list[str]
+    delete: Callable[[DatadogApi, list[str], DatadogKeys, float | None], None]
+
+    @classmethod
+    def of_experiments(cls, ids: list[str]) -> _Deletion:
+        def delete(api: DatadogApi, chunk: list[str], keys: DatadogKeys, timeout: float | None) -> None:
+            api.delete_experiments(keys, chunk, read_timeout=timeout)
+
+        return cls("experiment", ids, delete)
+
+    @classmethod
+    def of_datasets(cls, project_id: str, ids: list[str]) -> _Deletion:
+        def delete(api: DatadogApi, chunk: list[str], keys: DatadogKeys, timeout: float | None) -> None:
+            api.delete_datasets(keys, project_id, chunk, read_timeout=timeout)
+
+        return cls("dataset", ids, delete)
+
+
+class _Listed(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def created_at(self) -> str | None: ...
+    @property
+    def metadata(self) -> Mapping[str, object]: ...
+
+
+L = TypeVar("L", bound=_Listed)
+
+
+@dataclass
+class _Selection(Generic[L]):
+    """What a prune's selector matched, and what of it is spared, each under the first reason that applies."""
+
+    dated: list[tuple[datetime, L]]  # newest first, by the parsed time (offsets and precisions differ)
+    undated: list[L]
+    matching: int
+    unsafe_ids: int
+    spared: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, listed: list[L], action: PruneExperiments | PruneDatasets, attempt: Attempt, key: str) -> _Selection[L]:
+        now = attempt.event_time or datetime.now(UTC)
+        cutoff = now - timedelta(days=action.older_than_days) if action.older_than_days is not None else None
+        dated: list[tuple[datetime, L]] = []
+        undated: list[L] = []
+        matching = unsafe = protected = 0
+        for item in listed:
+            if not is_safe_id(item.id):
+                unsafe += 1
+                logger.warning("skipped an id the contract refuses", extra={"id": item.id[:200]})
+                continue
+            created = parse_timestamp(item.created_at)
+            if action.name_prefix is not None and not item.name.startswith(action.name_prefix):
+                continue
+            if cutoff is not None and (created is None or created >= cutoff):
+                continue  # an item whose age is unknown is never old enough
+            matching += 1
+            if is_protected(item.metadata, key):
+                protected += 1
+            elif created is None:
+                undated.append(item)
+            else:
+                dated.append((created, item))
+        dated.sort(key=lambda pair: pair[0], reverse=True)
+        spared = Counter({"newest": 0, "protected": protected})
+        return cls(dated, undated, matching, unsafe, spared)
+
+    def candidates(self) -> list[L]:
+        return [item for _, item in self.dated] + self.undated
+
+    def spare(self, reason: str, applies: Callable[[L], bool]) -> None:
+        before = len(self.dated) + len(self.undated)
+        self.dated = [(when, item) for when, item in self.dated if not applies(item)]
+        self.undated = [item for item in self.undated if not applies(item)]
+        self.spared[reason] += before - len(self.dated) - len(self.undated)
+
+    def keep_newest(self, count: int, reason: str, among: Callable[[L], bool] = lambda _: True) -> None:
+        """Spare the newest `count` still doomed (of those `among` picks)."""
+        if count <= 0:
+            return
+        newest = {id(item) for _, item in [pair for pair in self.dated if among(pair[1])][:count]}
+        self.spared[reason] += len(newest)
+        self.dated = [(when, item) for when, item in self.dated if id(item) not in newest]
+
+    def doomed(self, ranked: bool) -> list[str]:
+        """What is left to delete; with a ranking, an undated item cannot be ranked, so it stays."""
+        return [item.id for _, item in self.dated] + ([] if ranked else [item.id for item in self.undated])

@@ -88,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
         "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name ci-{date} --queue-url $QUEUE_URL "
         "--wait --timeout 120",
     )
-    clone.add_argument("--project-id", required=True)
-    clone.add_argument("--dataset-id", required=True)
+    _project(clone)
+    _dataset(clone, required=True)
     clone.add_argument("--name", required=True, help="may use {date}, {event_time:%%Y-%%m-%%d}, {source_name}")
     clone.add_argument("--description")
     clone.add_argument("--event-time", help="the time name templates read (ISO 8601)")
@@ -106,14 +106,34 @@ def _parser() -> argparse.ArgumentParser:
         "prune_experiments",
         "llmobs-actions send prune --project-id $PROJECT --older-than-days 30 --keep-newest 5 --dry-run "
         "--queue-url $QUEUE_URL",
+        "llmobs-actions send prune --project-name my-app --name-prefix nightly- --keep-newest-per-name 3 --dry-run "
+        "--queue-url $QUEUE_URL",
     )
-    prune.add_argument("--project-id", required=True)
-    prune.add_argument("--dataset-id")
-    prune.add_argument("--older-than-days", type=int)
-    prune.add_argument("--name-prefix")
-    prune.add_argument("--keep-newest", type=int)
-    prune.add_argument("--max-deletions", type=int)
-    for action in (clone, delete, prune):
+    _project(prune)
+    _dataset(prune, required=False)
+    _selectors(prune)
+    prune.add_argument("--keep-newest-per-name", type=int, help="of each experiment name, keep the newest N runs")
+    delete_datasets = _command(
+        actions,
+        "delete-datasets",
+        "delete_datasets",
+        "llmobs-actions send delete-datasets --project-id $PROJECT --dataset-id $SNAPSHOT --queue-url $QUEUE_URL",
+    )
+    _project(delete_datasets)
+    delete_datasets.add_argument("--dataset-id", action="append", required=True, dest="dataset_ids")
+    prune_datasets = _command(
+        actions,
+        "prune-datasets",
+        "prune_datasets",
+        "llmobs-actions send prune-datasets --project-name my-app --name-prefix golden-snapshot- --older-than-days 30 "
+        "--dry-run --queue-url $QUEUE_URL",
+    )
+    _project(prune_datasets)
+    _selectors(prune_datasets)
+    prune_datasets.add_argument(
+        "--include-datasets-in-use", action="store_true", help="also delete datasets live experiments use"
+    )
+    for action in (clone, delete, prune, delete_datasets, prune_datasets):
         action.add_argument("--idempotency-key")
         action.add_argument("--dry-run", action="store_true")
         target = action.add_mutually_exclusive_group()
@@ -205,6 +225,25 @@ def _command(
     return parser
 
 
+def _project(parser: argparse.ArgumentParser) -> None:
+    project = parser.add_mutually_exclusive_group(required=True)
+    project.add_argument("--project-id")
+    project.add_argument("--project-name", help="the project's exact name, instead of its id")
+
+
+def _dataset(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    dataset = parser.add_mutually_exclusive_group(required=required)
+    dataset.add_argument("--dataset-id")
+    dataset.add_argument("--dataset-name", help="the dataset's exact name in the project, instead of its id")
+
+
+def _selectors(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--older-than-days", type=int)
+    parser.add_argument("--name-prefix")
+    parser.add_argument("--keep-newest", type=int)
+    parser.add_argument("--max-deletions", type=int)
+
+
 def help_examples() -> list[str]:
     """Every example line of every command's --help, as written there."""
     found: list[str] = []
@@ -233,7 +272,11 @@ def _send(args: argparse.Namespace) -> int:
         raise CliError("--source and --detail-type go with --event-bus (a queue message has neither)")
     fields = (
         "project_id",
+        "project_name",
         "dataset_id",
+        "dataset_name",
+        "dataset_ids",
+        "keep_newest_per_name",
         "name",
         "description",
         "event_time",
@@ -248,6 +291,8 @@ def _send(args: argparse.Namespace) -> int:
     action |= {field: getattr(args, field) for field in fields if getattr(args, field, None) is not None}
     if args.dry_run:
         action["dry_run"] = True
+    if getattr(args, "include_datasets_in_use", False):
+        action["include_datasets_in_use"] = True
     if args.wait and args.timeout <= 0:
         raise CliError("--timeout must be more than 0 seconds")
     if args.correlation_id or args.wait:

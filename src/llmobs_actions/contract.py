@@ -46,6 +46,12 @@ _SAFE_ID = re.compile(SAFE_ID_PATTERN)
 EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 
 
+ResourceName = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=NAME_PATTERN, description="An exact name, resolved to its id."),
+]
+
+
 def is_safe_id(value: str) -> bool:
     """Whether `value` may go into a URL path as a Datadog id (what the contract accepts)."""
     return _SAFE_ID.match(value) is not None
@@ -105,14 +111,65 @@ class _ActionBase(BaseModel):
     )
 
 
-class CloneDataset(_ActionBase, _Timed):
+DATASET_FIELDS = ["dataset_id", "dataset_name"]
+
+
+def _given(*names: str, kind: str = "string") -> dict[str, Any]:
+    """JSON Schema for "these fields are given": present and not null, as the model validators see it."""
+    return {"required": list(names), "properties": {name: {"type": kind} for name in names}}
+
+
+def _exactly_one(names: list[str]) -> dict[str, Any]:
+    return {"oneOf": [_given(name) for name in names]}
+
+
+def _check_exactly_one(action: BaseModel, first: str, second: str, *, optional: bool = False) -> None:
+    given = [name for name in (first, second) if getattr(action, name) is not None]
+    if len(given) == 2:
+        raise ValueError(f"give {first} or {second}, not both")
+    if not given and not optional:
+        raise ValueError(f"give {first} or {second}")
+
+
+class UnresolvedNameError(Exception):
+    """An id was asked for while only a name is known: names are resolved before an action runs."""
+
+
+class _InProject(BaseModel):
+    """An action on one project, named by its id or by its exact name."""
+
+    project_id: SafeId | None = Field(default=None, description="The project. Give this or project_name.")
+    project_name: ResourceName | None = Field(
+        default=None,
+        description="The project's exact name, instead of project_id: resolved to its id before the action runs.",
+    )
+
+    @model_validator(mode="after")
+    def _one_project(self) -> _InProject:
+        _check_exactly_one(self, "project_id", "project_name")
+        return self
+
+    @property
+    def project(self) -> str:
+        """The project's id: given, or resolved from project_name."""
+        if self.project_id is None:
+            raise UnresolvedNameError(f"project_name {self.project_name!r} was never resolved")
+        return self.project_id
+
+
+class CloneDataset(_ActionBase, _Timed, _InProject):
     """Copy a dataset's current records into a new dataset of the same project."""
 
-    model_config = ConfigDict(title="clone_dataset")
+    model_config = ConfigDict(
+        title="clone_dataset",
+        json_schema_extra={"allOf": [_exactly_one(["project_id", "project_name"]), _exactly_one(DATASET_FIELDS)]},
+    )
 
     action: Literal["clone_dataset"]
-    project_id: SafeId
-    dataset_id: SafeId = Field(description="The source dataset.")
+    dataset_id: SafeId | None = Field(default=None, description="The source dataset. Give this or dataset_name.")
+    dataset_name: ResourceName | None = Field(
+        default=None, description="The source dataset's exact name in the project, instead of dataset_id."
+    )
     name: str = Field(
         min_length=1,
         max_length=200,
@@ -135,9 +192,21 @@ class CloneDataset(_ActionBase, _Timed):
                 raise ValueError(str(error)) from None
         return text
 
+    @model_validator(mode="after")
+    def _one_dataset(self) -> CloneDataset:
+        _check_exactly_one(self, "dataset_id", "dataset_name")
+        return self
+
+    @property
+    def dataset(self) -> str:
+        """The source dataset's id: given, or resolved from dataset_name."""
+        if self.dataset_id is None:
+            raise UnresolvedNameError(f"dataset_name {self.dataset_name!r} was never resolved")
+        return self.dataset_id
+
     @property
     def target(self) -> str:
-        return f"{self.project_id}/{self.dataset_id}"
+        return f"{self.project_id or self.project_name}/{self.dataset_id or self.dataset_name}"
 
 
 class DeleteExperiments(_ActionBase):
@@ -158,31 +227,47 @@ class DeleteExperiments(_ActionBase):
     @field_validator("experiment_ids")
     @classmethod
     def _distinct_and_within_limit(cls, ids: list[str], info: ValidationInfo) -> list[str]:
-        duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
-        if duplicates:
-            raise ValueError(f"duplicate experiment ids: {', '.join(duplicates[:5])}")
-        limit = (info.context or {}).get("max_experiment_ids", EXPERIMENT_IDS_CEILING)
-        if len(ids) > limit:
-            raise ValueError(f"{len(ids)} experiment ids is more than this deployment accepts ({limit})")
-        return ids
+        return _distinct_ids(ids, info, "experiment")
 
     @property
     def target(self) -> str:
         return ",".join(self.experiment_ids)
 
 
-class PruneExperiments(_ActionBase, _Timed):
-    """Delete the experiments of a project (or of one of its datasets) that match a selector."""
+class DeleteDatasets(_ActionBase, _InProject):
+    """Soft-delete datasets of a project by id, protected or not: an explicit id is an explicit decision."""
 
-    model_config = ConfigDict(title="prune_experiments")
+    model_config = ConfigDict(
+        title="delete_datasets", json_schema_extra={"allOf": [_exactly_one(["project_id", "project_name"])]}
+    )
 
-    action: Literal["prune_experiments"]
-    project_id: SafeId
-    dataset_id: SafeId | None = Field(default=None, description="Only experiments run on this dataset.")
+    action: Literal["delete_datasets"]
+    dataset_ids: list[SafeId] = Field(
+        min_length=1,
+        max_length=EXPERIMENT_IDS_CEILING,
+        json_schema_extra={"uniqueItems": True},
+        description=(
+            f"1 to {EXPERIMENT_IDS_CEILING} distinct ids; a deployment may set a lower limit (MAX_EXPERIMENT_IDS)."
+        ),
+    )
+
+    @field_validator("dataset_ids")
+    @classmethod
+    def _distinct_and_within_limit(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        return _distinct_ids(ids, info, "dataset")
+
+    @property
+    def target(self) -> str:
+        return f"{self.project_id or self.project_name}/{','.join(self.dataset_ids)}"
+
+
+class _Prune(_ActionBase, _Timed, _InProject):
+    """What both prunes share: a project, the selectors, the cap."""
+
     older_than_days: int | None = Field(default=None, ge=0, le=3650, description="Created more than N days ago.")
     name_prefix: str | None = Field(default=None, min_length=1, max_length=200, pattern=PRINTABLE_PATTERN)
     keep_newest: int = Field(
-        default=0, ge=0, le=EXPERIMENT_IDS_CEILING, description="Of the experiments that match, keep the newest K."
+        default=0, ge=0, le=EXPERIMENT_IDS_CEILING, description="Of those that match, keep the newest K."
     )
     max_deletions: int = Field(
         default=100,
@@ -191,20 +276,115 @@ class PruneExperiments(_ActionBase, _Timed):
         description="Refuse (to the DLQ) rather than delete more than this.",
     )
 
+
+class PruneExperiments(_Prune):
+    """Delete the experiments of a project (or of one of its datasets) that match a selector.
+
+    An experiment whose metadata holds the protection marker ({"keep": true}) is never pruned.
+    """
+
+    model_config = ConfigDict(
+        title="prune_experiments",
+        json_schema_extra={
+            "allOf": [
+                _exactly_one(["project_id", "project_name"]),
+                {"not": _given(*DATASET_FIELDS)},
+                {
+                    "anyOf": [
+                        _given("older_than_days", kind="integer"),
+                        _given("name_prefix"),
+                        {"required": ["keep_newest"], "properties": {"keep_newest": {"minimum": 1}}},
+                        _given("keep_newest_per_name", kind="integer"),
+                    ]
+                },
+            ]
+        },
+    )
+
+    action: Literal["prune_experiments"]
+    dataset_id: SafeId | None = Field(default=None, description="Only experiments run on this dataset.")
+    dataset_name: ResourceName | None = Field(
+        default=None, description="Only experiments run on the dataset of this exact name, instead of dataset_id."
+    )
+    keep_newest_per_name: int | None = Field(
+        default=None, ge=1, le=EXPERIMENT_IDS_CEILING, description="Of each experiment name, keep the newest N runs."
+    )
+
     @model_validator(mode="after")
     def _has_a_selector(self) -> PruneExperiments:
-        if self.older_than_days is None and self.name_prefix is None and self.keep_newest == 0:
-            raise ValueError("give at least one of older_than_days, name_prefix, keep_newest")
+        _check_exactly_one(self, "dataset_id", "dataset_name", optional=True)
+        selectors = (self.older_than_days, self.name_prefix, self.keep_newest or None, self.keep_newest_per_name)
+        if all(selector is None for selector in selectors):
+            raise ValueError("give at least one of older_than_days, name_prefix, keep_newest, keep_newest_per_name")
+        return self
+
+    @property
+    def dataset(self) -> str | None:
+        """The dataset the experiments must have run on, if any: given, or resolved from dataset_name."""
+        if self.dataset_id is None and self.dataset_name is not None:
+            raise UnresolvedNameError(f"dataset_name {self.dataset_name!r} was never resolved")
+        return self.dataset_id
+
+    @property
+    def target(self) -> str:
+        return f"{self.project_id or self.project_name}/{self.dataset_id or self.dataset_name or '*'}"
+
+
+class PruneDatasets(_Prune):
+    """Delete the datasets of a project that match a selector: old snapshots, typically.
+
+    Never deleted: a dataset whose metadata holds the protection marker ({"keep": true}), and one a live
+    experiment of the project uses (unless include_datasets_in_use).
+    """
+
+    model_config = ConfigDict(
+        title="prune_datasets",
+        json_schema_extra={
+            "allOf": [
+                _exactly_one(["project_id", "project_name"]),
+                {"anyOf": [_given("older_than_days", kind="integer"), _given("name_prefix")]},
+            ]
+        },
+    )
+
+    action: Literal["prune_datasets"]
+    include_datasets_in_use: bool = Field(
+        default=False, description="Also delete datasets that live experiments of the project use."
+    )
+
+    @model_validator(mode="after")
+    def _has_a_selector(self) -> PruneDatasets:
+        if self.older_than_days is None and self.name_prefix is None:
+            raise ValueError("give older_than_days or name_prefix (or both)")
         return self
 
     @property
     def target(self) -> str:
-        return f"{self.project_id}/{self.dataset_id or '*'}"
+        return f"{self.project_id or self.project_name}/*"
 
 
-AnyAction = CloneDataset | DeleteExperiments | PruneExperiments
+def _distinct_ids(ids: list[str], info: ValidationInfo, kind: str) -> list[str]:
+    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if duplicates:
+        raise ValueError(f"duplicate {kind} ids: {', '.join(duplicates[:5])}")
+    limit = (info.context or {}).get("max_experiment_ids", EXPERIMENT_IDS_CEILING)
+    if len(ids) > limit:
+        raise ValueError(f"{len(ids)} {kind} ids is more than this deployment accepts ({limit})")
+    return ids
+
+
+AnyAction = CloneDataset | DeleteExperiments | PruneExperiments | DeleteDatasets | PruneDatasets
+ACTION_NAMES = ("clone_dataset", "delete_experiments", "prune_experiments", "delete_datasets", "prune_datasets")
 Action = Annotated[AnyAction, Field(discriminator="action")]
 _ACTION_ADAPTER: TypeAdapter[AnyAction] = TypeAdapter(Action)
+
+
+def ensure_resolved(action: AnyAction) -> None:
+    """Raises UnresolvedNameError unless every name the action was given has its id alongside."""
+    if isinstance(action, _InProject):
+        _ = action.project
+    if isinstance(action, CloneDataset | PruneExperiments):
+        _ = action.dataset
 
 
 class InvalidAction(Exception):
@@ -229,6 +409,9 @@ def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
 
 def action_json_schema() -> dict[str, Any]:
     schema = _ACTION_ADAPTER.json_schema()
+    # `discriminator` is OpenAPI's keyword, not JSON Schema's: strict validators (Ajv) refuse it, and the
+    # `action` const of each branch already makes the oneOf pick exactly one.
+    schema.pop("discriminator", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://github.com/llmobs-actions/llmobs-actions/schemas/action.v{CONTRACT_VERSION}.schema.json",

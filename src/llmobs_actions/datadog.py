@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -28,6 +28,9 @@ from llmobs_actions import __version__
 API_PREFIX = "/api/v2/llm-obs/v1"
 USER_AGENT = f"llmobs-actions/{__version__} (python {platform.python_version()}; urllib3 {version('urllib3')})"
 _MAX_DETAIL_CHARS = 500
+# A listing that pages on past this (100 a page) is going round in circles, not listing a real project.
+MAX_PAGES = 1000
+T = TypeVar("T")
 
 # (operation name, HTTP status or None when no answer came, elapsed milliseconds)
 CallObserver = Callable[[str, int | None, float], None]
@@ -201,6 +204,7 @@ class DatasetSummary:
     id: str
     name: str
     created_at: str | None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,14 @@ class ExperimentSummary:
     id: str
     name: str
     created_at: str | None
+    dataset_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    id: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -275,18 +287,68 @@ class DatadogClient:
         body = {"data": {"type": "experiments", "attributes": {"experiment_ids": experiment_ids}}}
         self._call("delete_experiments", "POST", "/experiments/delete", keys, body=body, read_timeout=read_timeout)
 
-    def find_datasets_by_name(
-        self, keys: DatadogKeys, project_id: str, name: str, *, read_timeout: float | None = None
-    ) -> list[DatasetSummary]:
-        path, query = f"/{_segment(project_id)}/datasets", {"filter[name]": name}
+    def delete_datasets(
+        self, keys: DatadogKeys, project_id: str, dataset_ids: list[str], *, read_timeout: float | None = None
+    ) -> None:
+        body = {"data": {"type": "datasets", "attributes": {"dataset_ids": dataset_ids}}}
+        path = f"/{_segment(project_id)}/datasets/delete"
+        self._call("delete_datasets", "POST", path, keys, body=body, read_timeout=read_timeout)
+
+    def list_datasets(
+        self,
+        keys: DatadogKeys,
+        project_id: str,
+        cursor: str | None,
+        limit: int = 100,
+        *,
+        name: str | None = None,
+        read_timeout: float | None = None,
+    ) -> tuple[list[DatasetSummary], str | None]:
+        """One page of a project's live datasets, newest first (only those named `name`, if given), and the
+        cursor of the next page."""
+        query = {"page[limit]": str(limit)}
+        if name is not None:
+            query["filter[name]"] = name
+        if cursor:
+            query["page[cursor]"] = cursor
+        path = f"/{_segment(project_id)}/datasets"
         answer = self._call("list_datasets", "GET", path, keys, query=query, read_timeout=read_timeout)
         found = []
         for item in _items(answer.body):
-            attributes = item["attributes"] if isinstance(item.get("attributes"), dict) else {}
-            if isinstance(item.get("id"), str) and attributes.get("name") == name:
-                created = attributes.get("created_at")
-                found.append(DatasetSummary(item["id"], name, created if isinstance(created, str) else None))
-        return found
+            attributes = _attributes_of(item)
+            if isinstance(item.get("id"), str) and isinstance(attributes.get("name"), str):
+                found.append(
+                    DatasetSummary(
+                        item["id"], attributes["name"], _text(attributes, "created_at"), _metadata(attributes)
+                    )
+                )
+        return found, _next_cursor(answer.body)
+
+    def find_datasets_by_name(
+        self, keys: DatadogKeys, project_id: str, name: str, *, read_timeout: float | None = None
+    ) -> list[DatasetSummary]:
+        """Every live dataset of the project named exactly `name` (filter[name] narrows; the name decides)."""
+        return _every_page(
+            lambda cursor: self.list_datasets(keys, project_id, cursor, name=name, read_timeout=read_timeout),
+            lambda dataset: dataset.name == name,
+        )
+
+    def find_projects_by_name(
+        self, keys: DatadogKeys, name: str, *, read_timeout: float | None = None
+    ) -> list[ProjectSummary]:
+        """Every project named exactly `name`."""
+
+        def page(cursor: str | None) -> tuple[list[ProjectSummary], str | None]:
+            query = {"filter[name]": name, "page[limit]": "100"} | ({"page[cursor]": cursor} if cursor else {})
+            answer = self._call("list_projects", "GET", "/projects", keys, query=query, read_timeout=read_timeout)
+            found = [
+                ProjectSummary(item["id"], str(_attributes_of(item).get("name")))
+                for item in _items(answer.body)
+                if isinstance(item.get("id"), str)
+            ]
+            return found, _next_cursor(answer.body)
+
+        return _every_page(page, lambda project: project.name == name)
 
     def list_experiments(
         self,
@@ -307,18 +369,18 @@ class DatadogClient:
         answer = self._call("list_experiments", "GET", "/experiments", keys, query=query, read_timeout=read_timeout)
         found = []
         for item in _items(answer.body):
-            attributes = item["attributes"] if isinstance(item.get("attributes"), dict) else {}
+            attributes = _attributes_of(item)
             if isinstance(item.get("id"), str):
-                created = attributes.get("created_at")
-                name = attributes.get("name")
                 found.append(
                     ExperimentSummary(
-                        item["id"], name if isinstance(name, str) else "", created if isinstance(created, str) else None
+                        item["id"],
+                        _text(attributes, "name") or "",
+                        _text(attributes, "created_at"),
+                        _text(attributes, "dataset_id"),
+                        _metadata(attributes),
                     )
                 )
-        meta = answer.body.get("meta") if isinstance(answer.body, dict) else None
-        after = meta.get("after") if isinstance(meta, dict) else None
-        return found, after if isinstance(after, str) and after else None
+        return found, _next_cursor(answer.body)
 
     def dataset_name(
         self, keys: DatadogKeys, project_id: str, dataset_id: str, *, read_timeout: float | None = None
@@ -415,6 +477,38 @@ def _cloned_dataset(body: Any) -> ClonedDataset:
         label for label, value in (("data.id", new_id), ("data.attributes.current_version", version)) if value is None
     )
     return ClonedDataset(new_id, name if isinstance(name, str) else None, version, missing)
+
+
+def _every_page(page: Callable[[str | None], tuple[list[T], str | None]], keep: Callable[[T], bool]) -> list[T]:
+    found: list[T] = []
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        items, cursor = page(cursor)
+        found += [item for item in items if keep(item)]
+        if cursor is None:
+            return found
+    raise DatadogHTTPError("list", 400, f"more than {MAX_PAGES} pages: the listing never ends", RateLimit())
+
+
+def _attributes_of(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    attributes = item.get("attributes")
+    return attributes if isinstance(attributes, dict) else {}
+
+
+def _text(attributes: Mapping[str, Any], name: str) -> str | None:
+    value = attributes.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _metadata(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    value = attributes.get("metadata")  # nullable in Datadog's spec
+    return value if isinstance(value, dict) else {}
+
+
+def _next_cursor(body: Any) -> str | None:
+    meta = body.get("meta") if isinstance(body, dict) else None
+    after = meta.get("after") if isinstance(meta, dict) else None
+    return after if isinstance(after, str) and after else None
 
 
 def _items(body: Any) -> list[dict[str, Any]]:

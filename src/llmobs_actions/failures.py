@@ -73,6 +73,10 @@ class PruneRefusedError(Exception):
     """A prune selector matches more experiments than the message allows to delete."""
 
 
+class NameResolutionError(Exception):
+    """A project or dataset name matches no live one, or more than one: which one is meant is unknowable."""
+
+
 class AuthRejectedError(Exception):
     """Datadog refused the keys, also after refetching them."""
 
@@ -101,7 +105,7 @@ def classify(error: BaseException) -> Failure:
     match error:
         case InvalidAction():
             return Failure(ErrorClass.INVALID, message)
-        case PruneRefusedError():
+        case PruneRefusedError() | NameResolutionError():
             return Failure(ErrorClass.REJECTED, message)
         case IdempotencyConflictError():
             return Failure(ErrorClass.REJECTED, message)

@@ -44,6 +44,7 @@ def processor() -> Processor:
         settings.delete_chunk_size,
         settings.max_throttle_wait_seconds,
         settings.max_experiment_ids,
+        settings.protect_metadata_key,
     )
     idempotency = None
     if settings.idempotency_table:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmobs_actions.actions import ActionResult
 from llmobs_actions.aws_clients import AwsClients
-from llmobs_actions.contract import AnyAction
+from llmobs_actions.contract import AnyAction, ensure_resolved
 from llmobs_actions.failures import IdempotencyBusyError, IdempotencyConflictError, IdempotencyStoreError
 from llmobs_actions.observability import logger
 
@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 KEY_PREFIX = "llmobs-actions.v1"
 # Optional fields the contract gained after records were first written: left out of a fingerprint when
 # unset, so that a redelivery across a deployment still matches the record an older release stored.
-FIELDS_ADDED_SINCE_V1 = ("event_time",)
+FIELDS_ADDED_SINCE_V1 = ("event_time", "keep_newest_per_name")
+# Names stand for ids, which the fingerprint holds once resolved: a dataset renamed since, or another one
+# given the name, is then a different request, never a replay of the stored result.
+NAMES = {"project_name", "dataset_name"}
 
 
 class Idempotency:
@@ -87,8 +90,13 @@ class Idempotency:
 
 def fingerprint(action: AnyAction) -> str:
     """What the action does, without how it was asked (key, dry run) or whom to tell (correlation id, task
-    token): two requests under one key must match, and a resend with a new token is still a duplicate."""
-    document = action.model_dump(mode="json", exclude={"idempotency_key", "dry_run", "correlation_id", "task_token"})
+    token): two requests under one key must match, and a resend with a new token is still a duplicate.
+
+    Names must be resolved first (UnresolvedNameError otherwise): the ids they resolved to are fingerprinted.
+    """
+    ensure_resolved(action)
+    how_asked = {"idempotency_key", "dry_run", "correlation_id", "task_token"}
+    document = action.model_dump(mode="json", exclude=how_asked | NAMES)
     for field in FIELDS_ADDED_SINCE_V1:
         if document.get(field) is None:
             document.pop(field, None)  # unset: the fingerprint a record stored by an older release has

@@ -96,7 +96,14 @@ class Processor:
             action = parse_action(payload.action, max_experiment_ids=self._settings.max_experiment_ids)
             key = action.idempotency_key or payload.event_id or message.message_id
             logger.thread_safe_append_keys(idempotency_key=key)
-            result = self._act(action, key, self._attempt(message, payload, action, remaining_ms))
+            attempt = self._attempt(message, payload, action, remaining_ms)
+            # Names become ids before anything else: the idempotency record is about what they named now.
+            action, resolved = self._runner.resolve(action, attempt)
+            if resolved:
+                logger.thread_safe_append_keys(**resolved)
+            result = self._act(action, key, attempt)
+            if resolved:
+                result = ActionResult(result.summary, result.details | {"resolved": resolved})
         except Exception as error:  # every failure, ours included, ends in the DLQ or back in the queue
             failure = classify(error)
             if failure.error_class is ErrorClass.INTERNAL:

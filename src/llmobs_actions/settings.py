@@ -42,6 +42,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "MIN_REMAINING_TIME_MS": "min_remaining_time_ms",
     "RESULT_EVENT_BUS": "result_event_bus",
     "RESULT_EVENT_SOURCE": "result_event_source",
+    "PROTECT_METADATA_KEY": "protect_metadata_key",
 }
 REQUIRED_ENVIRONMENT_VARIABLES: tuple[str, ...] = ("DD_SECRET_ID", "DEAD_LETTER_QUEUE_URL")
 
@@ -83,6 +84,8 @@ class Settings(BaseModel):
     # Where final outcomes are announced (a bus name or ARN); unset: no result events.
     result_event_bus: str | None = Field(default=None, max_length=1600)
     result_event_source: str = Field(default="llmobs.actions", min_length=1, max_length=256)
+    # A dataset or experiment whose metadata has this key set to true is never pruned.
+    protect_metadata_key: str = Field(default="keep", min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
 
     @field_validator("datadog_site")
     @classmethod

@@ -277,6 +277,7 @@ def test_every_help_example_runs(
         "$PROJECT": PROJECT_ID,
         "$DATASET": DATASET_ID,
         "$EXPERIMENT": EXPERIMENT_IDS[0],
+        "$SNAPSHOT": emulator.add_dataset(PROJECT_ID, "golden-2026-10-01").id,
         "$QUEUE_URL": aws.queue_url,
         "$DLQ_URL": aws.dlq_url,
     }

@@ -28,6 +28,11 @@ VARIANTS: dict[str, dict[str, str]] = {
         "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:oncall",
     },
     "customer-key": {"KmsKeyArn": CUSTOMER_KEY, "ReservedConcurrency": "5"},
+    "retention-only": {
+        "RetentionScheduleExpression": "cron(30 3 * * ? *)",
+        "RetentionScheduledAction": '{"action":"prune_datasets","project_id":"p","name_prefix":"golden-",'
+        '"older_than_days":30}',
+    },
 }
 
 
@@ -192,7 +197,7 @@ def test_only_the_rule_and_the_scheduler_role_are_let_into_the_queue(translated:
         policy = resources["ActionsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
         allowed = [s for s in policy if s["Effect"] == "Allow"]
         expected = [{"Service": "events.amazonaws.com"}]
-        if name == "scheduled":
+        if name in ("scheduled", "retention-only"):
             expected.append({"AWS": {"Fn::GetAtt": ["SchedulerRole", "Arn"]}})
         assert [s["Principal"] for s in allowed] == expected
         assert allowed[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ActionsRule", "Arn"]}}}
@@ -219,6 +224,32 @@ def test_the_schedule_exists_only_when_asked_for_with_retries_and_a_dlq(translat
     assert target["Input"] == VARIANTS["scheduled"]["ScheduledAction"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
+
+
+def test_both_ends_of_the_lifecycle_run_from_one_stack(translated: dict[str, Any]) -> None:
+    both = VARIANTS["scheduled"] | VARIANTS["retention-only"]
+    resources = resolved(translated, **both)
+    snapshot, retention = (resources[name]["Properties"] for name in ("ActionsSchedule", "RetentionSchedule"))
+    assert (snapshot["ScheduleExpression"], retention["ScheduleExpression"]) == (
+        "cron(0 3 * * ? *)",
+        "cron(30 3 * * ? *)",
+    )
+    assert retention["Target"]["Input"] == VARIANTS["retention-only"]["RetentionScheduledAction"]
+    assert retention["Target"]["Arn"] == snapshot["Target"]["Arn"] == {"Fn::GetAtt": ["ActionsQueue", "Arn"]}
+    assert retention["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert retention["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
+    assert retention["ScheduleExpressionTimezone"] == snapshot["ScheduleExpressionTimezone"]
+
+    alone = resolved(translated, **VARIANTS["retention-only"])
+    assert ("RetentionSchedule" in alone, "ActionsSchedule" in alone, "SchedulerRole" in alone) == (True, False, True)
+    assert "RetentionSchedule" not in resolved(translated)
+
+
+def test_a_retention_schedule_without_an_action_is_refused_before_deploying(translated: dict[str, Any]) -> None:
+    rule = translated["Rules"]["RetentionScheduleNeedsAnAction"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetentionScheduleExpression"}, ""]}]}
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetentionScheduledAction"}, ""]}]}
 
 
 # --- idempotency table, alarms, outputs ----------------------------------------------------------

@@ -219,7 +219,55 @@ def test_finding_datasets_by_name(client: DatadogClient, emulator: DatadogEmulat
     emulator.add_dataset(PROJECT_ID, "nightly")
     found = client.find_datasets_by_name(KEYS, PROJECT_ID, "nightly")
     assert [d.name for d in found] == ["nightly"]
-    assert emulator.requests[-1].query == {"filter[name]": ["nightly"]}
+    assert emulator.requests[-1].query == {"filter[name]": ["nightly"], "page[limit]": ["100"]}
+
+
+def test_finding_by_name_reads_every_page_and_keeps_only_the_exact_name(
+    client: DatadogClient, emulator: DatadogEmulator
+) -> None:
+    emulator.name_filter_contains = True  # a filter that also matches "nightly-old"
+    for _ in range(120):
+        emulator.add_dataset(PROJECT_ID, "nightly", records=0)
+    emulator.add_dataset(PROJECT_ID, "nightly-old", records=0)
+    emulator.add_project("evals-eu")
+
+    found = client.find_datasets_by_name(KEYS, PROJECT_ID, "nightly")
+
+    assert (len(found), {d.name for d in found}) == (120, {"nightly"})
+    assert len(emulator.calls("GET", f"/{PROJECT_ID}/datasets")) == 2
+    assert [p.id for p in client.find_projects_by_name(KEYS, "evals")] == [PROJECT_ID]
+
+
+def test_listing_datasets_gives_their_metadata_and_deleting_them_is_a_soft_delete(
+    client: DatadogClient, emulator: DatadogEmulator
+) -> None:
+    kept = emulator.add_dataset(PROJECT_ID, "kept", metadata={"keep": True})
+    doomed = emulator.add_dataset(PROJECT_ID, "doomed")
+
+    page, after = client.list_datasets(KEYS, PROJECT_ID, None)
+    assert after is None
+    assert {d.name: dict(d.metadata) for d in page if d.name in ("kept", "doomed")} == {
+        "kept": {"keep": True},
+        "doomed": {},  # null in Datadog's answer
+    }
+
+    client.delete_datasets(KEYS, PROJECT_ID, [doomed.id])
+    [request] = emulator.calls("POST", "/datasets/delete")
+    assert request.path == f"/api/v2/llm-obs/v1/{PROJECT_ID}/datasets/delete"
+    assert request.body == {"data": {"type": "datasets", "attributes": {"dataset_ids": [doomed.id]}}}
+    assert request.status == 204
+    assert emulator.live_dataset(doomed.id) is None
+    assert kept.id in {d.id for d in client.list_datasets(KEYS, PROJECT_ID, None)[0]}
+    assert doomed.id not in {d.id for d in client.list_datasets(KEYS, PROJECT_ID, None)[0]}
+
+
+def test_experiments_are_listed_with_their_dataset_and_metadata(
+    client: DatadogClient, emulator: DatadogEmulator
+) -> None:
+    experiment_id = emulator.add_experiment(PROJECT_ID, DATASET_ID, "eval", metadata={"keep": "true"})
+    page, _ = client.list_experiments(KEYS, PROJECT_ID, None, None)
+    [listed] = [e for e in page if e.id == experiment_id]
+    assert (listed.dataset_id, dict(listed.metadata)) == (DATASET_ID, {"keep": "true"})
 
 
 def test_keys_do_not_show_in_repr() -> None:
