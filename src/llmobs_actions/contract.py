@@ -293,7 +293,7 @@ class PruneExperiments(_Prune):
                     "anyOf": [
                         _given("older_than_days", kind="integer"),
                         _given("name_prefix"),
-                        {"required": ["keep_newest"], "properties": {"keep_newest": {"minimum": 1}}},
+                        {"required": ["keep_newest"], "properties": {"keep_newest": {"type": "integer", "minimum": 1}}},
                         _given("keep_newest_per_name", kind="integer"),
                     ]
                 },
