@@ -68,6 +68,20 @@ def run_scenarios(show_logs: bool) -> int:
         for age in (40, 55, 70, 85, 100, 115):  # last quarter's experiments, for the retention scene
             created = (datetime.now(UTC) - timedelta(days=age)).isoformat(timespec="seconds").replace("+00:00", "Z")
             emulator.add_experiment(PROJECT_ID, DATASET_ID, f"weekly-eval-{age}d", created_at=created)
+        # The snapshot lifecycle: last month's nightly snapshots, one kept for a report, one a live eval uses.
+        snapshots = {}
+        for age in range(31, 37):
+            created = (datetime.now(UTC) - timedelta(days=age)).isoformat(timespec="seconds").replace("+00:00", "Z")
+            metadata = {"keep": True, "why": "Q3 report baseline"} if age == 35 else None
+            snapshots[age] = emulator.add_dataset(
+                PROJECT_ID, f"golden-snapshot-{age}d", records=2, metadata=metadata, created_at=created
+            ).id
+        emulator.add_experiment(PROJECT_ID, snapshots[33], "regression-eval")
+        stray = emulator.add_dataset(PROJECT_ID, "scratch copy (delete me)", records=1).id
+        for name, runs in (("nightly-eval-a", 4), ("nightly-eval-b", 3)):
+            for age in range(1, runs + 1):
+                created = (datetime.now(UTC) - timedelta(days=age)).isoformat(timespec="seconds").replace("+00:00", "Z")
+                emulator.add_experiment(PROJECT_ID, DATASET_ID, name, created_at=created)
         emulator.inject(Fault(status=500, times=1, path_contains=f"/{flaky.id}/clone"))
         emulator.inject(
             Fault(status=429, times=1, path_contains="/experiments/delete", headers={"X-RateLimit-Reset": "2"})
@@ -145,6 +159,44 @@ def run_scenarios(show_logs: bool) -> int:
                 ),
                 lambda: send(
                     clone | {"name": "eval-run-88 input", "correlation_id": "eval-run-88", "task_token": task_token}
+                ),
+            ),
+            (
+                Scenario("snapshot retention (30 days)", "SQS (Scheduler)", "done", "golden-snapshot-"),
+                lambda: send(
+                    {
+                        "action": "prune_datasets",
+                        "project_id": PROJECT_ID,
+                        "name_prefix": "golden-snapshot-",
+                        "older_than_days": 30,
+                        "max_deletions": 10,
+                    }
+                ),
+            ),
+            (
+                Scenario("delete a scratch dataset by id", "SQS", "done", stray),
+                lambda: send({"action": "delete_datasets", "project_id": PROJECT_ID, "dataset_ids": [stray]}),
+            ),
+            (
+                Scenario("eval runs: newest 2 of each name", "SQS", "done", "nightly-eval-"),
+                lambda: send(
+                    {
+                        "action": "prune_experiments",
+                        "project_id": PROJECT_ID,
+                        "name_prefix": "nightly-eval-",
+                        "keep_newest_per_name": 2,
+                    }
+                ),
+            ),
+            (
+                Scenario("snapshot addressed by names", "SQS", "done", "golden by name"),
+                lambda: send(
+                    {
+                        "action": "clone_dataset",
+                        "project_name": "evals",
+                        "dataset_name": "golden",
+                        "name": "golden by name",
+                    }
                 ),
             ),
             (
@@ -237,7 +289,7 @@ def _result_line(events: list[dict[str, Any]], scenario: Scenario) -> tuple[str,
     return f"{event['detail-type']} ({said})", event["detail-type"] == expected_type
 
 
-_SHOWN = ("new_dataset_id", "name", "deleted", "already_gone", "matching", "kept_newest")
+_SHOWN = ("new_dataset_id", "name", "deleted", "already_gone", "matching", "kept_newest", "spared", "resolved")
 
 
 def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scenario) -> tuple[str, str]:
@@ -250,9 +302,21 @@ def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scena
         return "pending", " / ".join(delivery.responses)
     action = json.loads(delivery.body)
     action = action.get("detail", action)
+    if action["action"] == "prune_experiments" and action.get("keep_newest_per_name"):
+        left = sorted(
+            e.name for e in emulator.experiments.values() if e.name.startswith("nightly-") and not e.deleted_at
+        )
+        return "done", f"pruned {7 - len(left)} of 7 runs; left: {', '.join(left)}"
     if action["action"] == "prune_experiments":
         pruned = [e for e in emulator.experiments.values() if e.name.startswith("weekly-eval-") and e.deleted_at]
         return "done", f"pruned {len(pruned)} of 6 old experiments (kept the newest)"
+    if action["action"] == "prune_datasets":
+        old = [d for d in emulator.datasets.values() if d.name.startswith("golden-snapshot-")]
+        left = sorted(d.name for d in old if d.deleted_at is None)
+        return "done", f"pruned {len(old) - len(left)} of {len(old)} snapshots; spared {', '.join(left)}"
+    if action["action"] == "delete_datasets":
+        deleted = [i for i in action["dataset_ids"] if emulator.live_dataset(i) is None]
+        return "done", f"deleted {len(deleted)} dataset(s)"
     if action["action"] == "clone_dataset":
         when = parse_timestamp(action.get("event_time")) or datetime.now(UTC)
         made = emulator.datasets_named(render(action["name"], when, lambda: "golden"))

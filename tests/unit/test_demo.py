@@ -5,13 +5,19 @@ from __future__ import annotations
 import pytest
 
 from local import demo
+from local.seeded_ids import DATASET_ID, PROJECT_ID
 
 
 def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.main([]) == 0
     report = capsys.readouterr().out
-    assert report.count("\nok  ") == 9
-    assert "9 result events" in report  # one per message, each the outcome it announced
+    assert report.count("\nok  ") == 13
+    assert "13 result events" in report  # one per message, each the outcome it announced
+    # the lifecycle: the protected snapshot and the one in use survive the retention, and it says why
+    assert "spared golden-snapshot-33d, golden-snapshot-35d" in report
+    assert "spared={'newest': 0, 'protected': 1, 'in_use': 1}" in report
+    assert "left: nightly-eval-a, nightly-eval-a, nightly-eval-b, nightly-eval-b" in report
+    assert f"resolved={{'project_id': '{PROJECT_ID}', 'dataset_id': '{DATASET_ID}'}}" in report
     assert "task SUCCEEDED" in report  # the state machine's task was completed with the new dataset
     assert "duplicate: 1 dataset" in report  # the nightly run Scheduler delivered twice
     assert "BAD" not in report
