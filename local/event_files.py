@@ -110,14 +110,18 @@ def describe_action(body: str) -> dict[str, Any]:
 
 
 def what_was_done(action: dict[str, Any], new_datasets: list[Any], emulator: Any) -> str:
-    if action.get("action") == "prune_experiments":
+    if action.get("action") in ("prune_experiments", "prune_datasets"):
         return "pruned (dry run: nothing deleted)" if action.get("dry_run") else "pruned"
+    if action.get("action") == "delete_datasets":
+        ids = action.get("dataset_ids", [])
+        return f"deleted {sum(1 for i in ids if emulator.live_dataset(i) is None)} dataset(s)"
     if action.get("action") == "clone_dataset":
         wanted = render(str(action.get("name")), datetime.now(UTC), lambda: "golden")
         made = [d for d in new_datasets if d.name == wanted]
         if made:
             return (
-                f"cloned {action['dataset_id'][:8]}… as {made[0].id} {made[0].name!r} ({len(made[0].records)} records)"
+                f"cloned {str(action.get('dataset_id') or action.get('dataset_name'))[:8]}… as {made[0].id} "
+                f"{made[0].name!r} ({len(made[0].records)} records)"
             )
         return "nothing cloned (dry run or adopted)"
     if action.get("action") == "delete_experiments":

@@ -23,6 +23,8 @@ EXPECTED: dict[str, tuple[list[str], int, int]] = {
     "schedule-input-clone.json": (["done"], 1, 0),
     "schedule-nightly-snapshot.json": (["done"], 1, 0),
     "sqs-prune-experiments-dry-run.json": (["done"], 0, 0),
+    "sqs-prune-datasets-dry-run.json": (["done"], 0, 0),
+    "sqs-clone-dataset-by-name.json": (["done"], 1, 0),
 }
 
 
