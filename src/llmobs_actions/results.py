@@ -50,7 +50,11 @@ class ResultDetail(BaseModel):
     model_config = ConfigDict(extra="forbid", title="llmobs-actions result event detail v1")
 
     message_id: str = Field(description="The SQS message id (or the direct invocation's event id).")
-    action: str | None = Field(description="clone_dataset, delete_experiments, prune_experiments; null if unreadable.")
+    action: str | None = Field(
+        description=(
+            "clone_dataset, delete_experiments, prune_experiments, delete_datasets, prune_datasets; null if unreadable."
+        )
+    )
     idempotency_key: str | None = Field(description="The key the action took effect under.")
     correlation_id: str | None = Field(description="Echoed from the action's correlation_id.")
     status: Literal["succeeded", "failed"]
@@ -61,7 +65,8 @@ class ResultDetail(BaseModel):
     result: dict[str, Any] | None = Field(
         description=(
             "For a clone: new_dataset_id, name, current_version. For deletes and prunes: counts "
-            "(deleted, already_gone; matching, kept_newest, to_delete, ...)."
+            "(deleted, already_gone; matching, spared by reason, to_delete, ...). resolved: the ids "
+            "project_name and dataset_name named."
         )
     )
     error: ResultError | None = Field(description="Why it failed; null when it succeeded.")

@@ -18,6 +18,7 @@ from datadog_api_client.v2.api.agent_observability_api import AgentObservability
 from datadog_api_client.v2.model.llm_obs_dataset_clone_request import LLMObsDatasetCloneRequest
 from datadog_api_client.v2.model.llm_obs_dataset_records_request import LLMObsDatasetRecordsRequest
 from datadog_api_client.v2.model.llm_obs_dataset_request import LLMObsDatasetRequest
+from datadog_api_client.v2.model.llm_obs_delete_datasets_request import LLMObsDeleteDatasetsRequest
 from datadog_api_client.v2.model.llm_obs_delete_experiments_request import LLMObsDeleteExperimentsRequest
 from datadog_api_client.v2.model.llm_obs_experiment_request import LLMObsExperimentRequest
 from datadog_api_client.v2.model.llm_obs_project_request import LLMObsProjectRequest
@@ -28,6 +29,7 @@ from tests.conftest import API_KEY, APP_KEY, DATASET_ID, EXPERIMENT_IDS, PROJECT
 OPERATIONS = [
     "clone_llm_obs_dataset",
     "delete_llm_obs_experiments",
+    "delete_llm_obs_datasets",
     "list_llm_obs_projects",
     "list_llm_obs_datasets",
     "list_llm_obs_dataset_records",
@@ -70,6 +72,25 @@ def test_delete_is_a_soft_delete_seen_only_with_is_deleted(api: AgentObservabili
     assert [e.id for e in live.data] == EXPERIMENT_IDS[1:]
     assert [e.id for e in deleted.data] == EXPERIMENT_IDS[:1]
     assert deleted.data[0].attributes.deleted_at is not None
+
+
+def test_datasets_carry_metadata_and_their_delete_is_soft(
+    api: AgentObservabilityApi, emulator: DatadogEmulator
+) -> None:
+    kept = emulator.add_dataset(PROJECT_ID, "kept", metadata={"keep": True})
+    doomed = emulator.add_dataset(PROJECT_ID, "doomed")
+    experiment = emulator.add_experiment(PROJECT_ID, kept.id, "eval", metadata={"keep": True})
+
+    listed = {d.id: d for d in api.list_llm_obs_datasets(PROJECT_ID).data}
+    assert listed[kept.id].attributes.metadata == {"keep": True}
+    assert listed[doomed.id].attributes.metadata is None  # nullable, as the spec says
+    [run] = [e for e in api.list_llm_obs_experiments(filter_project_id=PROJECT_ID).data if e.id == experiment]
+    assert (run.attributes.dataset_id, run.attributes.metadata) == (kept.id, {"keep": True})
+
+    request = {"data": {"type": "datasets", "attributes": {"dataset_ids": [doomed.id]}}}
+    assert api.delete_llm_obs_datasets(PROJECT_ID, body(LLMObsDeleteDatasetsRequest, request)) is None
+    assert doomed.id not in {d.id for d in api.list_llm_obs_datasets(PROJECT_ID).data}
+    assert emulator.datasets[doomed.id].deleted_at is not None, "soft: still held, no longer served"
 
 
 def test_lists_page_with_a_cursor(api: AgentObservabilityApi, emulator: DatadogEmulator) -> None:
