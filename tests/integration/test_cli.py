@@ -331,3 +331,33 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
         main([*command, "--help"])
     assert exited.value.code == 0
     assert "usage: llmobs-actions" in capsys.readouterr().out
+
+
+def test_send_builds_the_lifecycle_actions_and_refuses_a_prune_without_a_selector(
+    aws: Aws, emulator: DatadogEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "send", "prune-datasets", "--project-name", "evals", "--queue-url", aws.queue_url)
+    assert code == 2
+    assert "give older_than_days or name_prefix" in err
+    code, sent, _ = run(
+        capsys,
+        "send",
+        "prune-datasets",
+        "--project-name",
+        "evals",
+        "--name-prefix",
+        "golden-",
+        "--include-datasets-in-use",
+        "--queue-url",
+        aws.queue_url,
+    )
+    assert code == 0
+    [message] = aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert message["MessageId"] == sent.strip()
+    assert json.loads(message["Body"]) == {
+        "action": "prune_datasets",
+        "project_name": "evals",
+        "name_prefix": "golden-",
+        "include_datasets_in_use": True,
+    }
+    assert run(capsys, "validate", str(ROOT / "events" / "sqs-prune-datasets-dry-run.json"))[0] == 0
