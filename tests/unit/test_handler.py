@@ -72,7 +72,7 @@ def test_mixed_batch_settles_each_record_by_the_policy(
 
 def test_batch_records_wait_on_datadog_together(emulator: DatadogEmulator, context: FakeLambdaContext) -> None:
     # GIVEN a slow Datadog and a batch of ten clones
-    emulator.latency_seconds = 0.2
+    emulator.latency_seconds = 0.5  # longer than ten idempotency writes on a busy moto take
     event = sqs_event(*(clone_action(name=f"snapshot {n}") for n in range(10)))
 
     # WHEN the handler runs
