@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from local.servers import LocalHandler, LocalServer
 
 PREFIX = "/api/v2/llm-obs/v1"
 JSON_API = "application/vnd.api+json"
@@ -175,7 +175,7 @@ class DatadogEmulator:
         self._faults: list[Fault] = []
         self._windows: dict[str, tuple[int, int]] = {}  # limit name -> (window start, requests in it)
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> str:
@@ -184,17 +184,13 @@ class DatadogEmulator:
         class Handler(_RequestHandler):
             owner = emulator
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="datadog-emulator", daemon=True
-        ).start()
+        self._server = LocalServer("datadog-emulator", Handler).start()
         return self.url
 
     def stop(self) -> None:
+        """Stop serving, and end every open connection and answer still waiting (a late one, say)."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> DatadogEmulator:
@@ -207,8 +203,7 @@ class DatadogEmulator:
     @property
     def url(self) -> str:
         assert self._server is not None, "emulator not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     # -- seeding and switches ------------------------------------------------------------------
     def add_project(self, name: str, project_id: str | None = None, description: str = "") -> str:
@@ -548,32 +543,9 @@ class DatadogEmulator:
         return _page(dataset.record_items(), query, default_limit=100)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    # socketserver's default backlog of 5 drops connections when a batch of 10 connects at once, and
-    # the client's SYN retry (1 s) then looks like an unreachable Datadog.
-    request_queue_size = 128
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out and hung up (the point of some faults) is not a server error.
-        pass
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
+class _RequestHandler(LocalHandler):
     owner: DatadogEmulator
     _recorded: RecordedRequest
-    protocol_version = "HTTP/1.1"  # keep-alive, as Datadog's API does
-    # Headers and body go out in two writes: with Nagle's algorithm on, the second waits for the
-    # client's delayed ACK, 40 ms a call on a keep-alive connection (the real services answer in one go).
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read recorded requests instead
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in two writes; without this, Nagle's algorithm and the client's delayed
-        # ACK add ~40 ms to every answer, which no real API does.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._handle()
@@ -615,7 +587,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             emulator.requests.append(self._recorded)
         over_limit, limit_headers = emulator._rate_limit_headers(parts.path)
         fault = emulator._take_fault(self.command, parts.path)
-        time.sleep(emulator.latency_seconds)
+        self.server.stopping.wait(emulator.latency_seconds)
         if fault is not None and fault.drop:
             self.close_connection = True
             self.connection.close()  # the client sees a reset / no answer
@@ -640,7 +612,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         status, answer = emulator.route(self.command, parts.path, query, body)
         if fault is not None:
-            time.sleep(fault.delay_seconds)  # the change happened; the answer comes too late
+            self.server.stopping.wait(fault.delay_seconds)  # the change happened; the answer comes too late
         self._send(status, answer, limit_headers)
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:

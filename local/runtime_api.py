@@ -16,9 +16,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
+
+from local.servers import LocalHandler, LocalServer
 
 SOURCE = Path(__file__).resolve().parent.parent / "src"
 HANDLER = "llmobs_actions.handler.lambda_handler"
@@ -67,8 +68,7 @@ class LambdaRuntime:
         self._ready = threading.Event()  # set when the runtime client asks for its first invocation
         self._environment = environment
         self._log = log
-        self._server = _server(self)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = _server(self).start()
         self._process = self._start()
 
     def _start(self) -> subprocess.Popen[str]:
@@ -127,8 +127,7 @@ class LambdaRuntime:
             self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self._process.kill()
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> LambdaRuntime:
         return self
@@ -138,10 +137,17 @@ class LambdaRuntime:
 
     # -- the Runtime API --------------------------------------------------------------------------
     def next_invocation(self) -> _Invocation:
+        """The next event, as soon as there is one (the runtime client's long poll); ends with the server."""
         self._ready.set()
-        invocation = self._pending.get()
-        self._active[invocation.request_id] = invocation
-        return invocation
+        while True:
+            try:
+                invocation = self._pending.get(timeout=0.1)
+            except queue.Empty:
+                if self._server.stopping.is_set():
+                    raise ConnectionAbortedError("the Runtime API stopped") from None
+                continue
+            self._active[invocation.request_id] = invocation
+            return invocation
 
     def finish(self, request_id: str, result: Any = None, error: dict[str, Any] | None = None) -> None:
         invocation = self._active.pop(request_id)
@@ -154,16 +160,8 @@ class LambdaRuntime:
             self._pending.get().done.set()
 
 
-def _server(runtime: LambdaRuntime) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # awslambdaric keeps one connection open
-        # Headers and body go out in two writes: with Nagle's algorithm on, the second waits for the
-        # client's delayed ACK, 40 ms a call on a keep-alive connection (the real services answer in one go).
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
+def _server(runtime: LambdaRuntime) -> LocalServer:
+    class Handler(LocalHandler):  # awslambdaric keeps one connection open
         def do_GET(self) -> None:
             if self.path != f"{API}/invocation/next":
                 self._reply(404, {"errorMessage": "unknown path"})
@@ -211,11 +209,4 @@ def _server(runtime: LambdaRuntime) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(payload)
 
-    server = _QuietServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    return server
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a runtime client killed at its deadline (the point of a timeout) is not a server error
+    return LocalServer("lambda-runtime-api", Handler)

@@ -44,13 +44,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 import urllib3
 from botocore.config import Config
 
+from local.servers import PREFIX, LocalHandler, LocalServer, thread
 from local.task_tokens import TaskRefused, TaskTokens
 
 # Everything SQS refuses in a body or a String attribute value (the complement of its allowed set).
@@ -156,31 +156,32 @@ class StrictAws:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",  # noqa: S106 (moto's, not a secret)
         )
+        # What a test started and a reset ends: move tasks, rules still settling, calls hanging on a fault.
+        self._activity: list[threading.Thread | threading.Timer] = []
+        self._reset_happened = threading.Event()  # replaced at each reset; set: this generation is over
         front = self
 
         class Handler(_FrontHandler):
             owner = front
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = LocalServer("aws-front", Handler).start()
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def inject(self, fault: AwsFault) -> None:
         with self._lock:
             self._faults.append(fault)
 
     def reset(self) -> None:
+        """Forget every fault, switch and cache, and end everything the last test started before moto is reset:
+        a move task still moving would otherwise move into the next test's queue of the same name."""
+        self.end_activity()
         with self._lock:
             self.generation += 1
             self._faults.clear()
             self._sizes.clear()
-            for task in self._move_tasks:
-                task.cancelled = True
             self._move_tasks.clear()
             self.refused.clear()
             self.calls.clear()
@@ -190,9 +191,22 @@ class StrictAws:
             self.rule_settle_seconds = 0.0
             self._settling.clear()
 
+    def end_activity(self) -> None:
+        """Cancel move tasks, rules still settling and calls hanging on a fault, and wait until they ended."""
+        with self._lock:
+            for task in self._move_tasks:
+                task.cancelled = True
+            activity, self._activity = self._activity, []
+            ended, self._reset_happened = self._reset_happened, threading.Event()
+        ended.set()  # wakes every call hanging on a fault, and every move task between two messages
+        for started in activity:
+            if isinstance(started, threading.Timer):
+                started.cancel()
+            started.join(timeout=10)
+
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.end_activity()
+        self._server.stop()
 
     # -- what a call turns into -------------------------------------------------------------------
     def take_fault(self, target: str) -> AwsFault | None:
@@ -343,12 +357,14 @@ class StrictAws:
             rate=int(rate) if rate else None,
             started=int(time.time() * 1000),
         )
+        destination_url = self._url_of(destination)
         with self._lock:
             self._move_tasks.append(task)
-        threading.Thread(target=self._move, args=(task, source_url, self._url_of(destination)), daemon=True).start()
+            ended = self._reset_happened
+            self._activity.append(thread(self._move, "aws-front/move-task", task, source_url, destination_url, ended))
         return {"TaskHandle": task.handle}
 
-    def _move(self, task: MoveTask, source_url: str, destination_url: str) -> None:
+    def _move(self, task: MoveTask, source_url: str, destination_url: str, ended: threading.Event) -> None:
         try:
             while not task.cancelled and task.moved < task.to_move:
                 received = self._moto.receive_message(
@@ -357,6 +373,8 @@ class StrictAws:
                 if not received:
                     break
                 for message in received:
+                    if task.cancelled:
+                        break  # what was received and not moved comes back when its visibility runs out
                     attributes = {
                         name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
                         for name, value in message.get("MessageAttributes", {}).items()
@@ -369,7 +387,7 @@ class StrictAws:
                     self._moto.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
                     task.moved += 1
                     if task.rate:
-                        time.sleep(1 / task.rate)
+                        ended.wait(1 / task.rate)
             task.status = "CANCELLED" if task.cancelled else "COMPLETED"
         except Exception:  # a queue deleted under it, say
             task.status = "FAILED"
@@ -395,7 +413,9 @@ class StrictAws:
                 self.forward("POST", path, headers, body)
 
         timer = threading.Timer(until - time.monotonic(), take_effect)
-        timer.daemon = True
+        timer.name, timer.daemon = f"{PREFIX}aws-front/rule-settling", True
+        with self._lock:
+            self._activity.append(timer)
         timer.start()
         return {"FailedEntryCount": 0, "FailedEntries": []}
 
@@ -468,22 +488,8 @@ def _check_attribute_name(name: str) -> None:
         raise Refused("InvalidParameterValue", f"Message (user) attribute name '{name}' is invalid.")
 
 
-class _QuietServer(ThreadingHTTPServer):
-    request_queue_size = 128  # a batch's worth of clients connecting at once
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up on a hanging call is the point of that fault
-
-
-class _FrontHandler(BaseHTTPRequestHandler):
+class _FrontHandler(LocalHandler):
     owner: StrictAws
-    protocol_version = "HTTP/1.1"  # botocore keeps its connections open
-    # Headers and body go out in two writes: with Nagle's algorithm on, the second waits for the
-    # client's delayed ACK, 40 ms a call on a keep-alive connection (the real services answer in one go).
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         self._handle()
@@ -512,9 +518,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
         try:
             fault = front.take_fault(target) if target else None
             if fault is not None:
-                generation = front.generation
-                time.sleep(fault.hang_seconds)
-                if front.generation != generation:  # moto was reset meanwhile: this call belongs to no one
+                generation, ended = front.generation, front._reset_happened
+                if ended.wait(fault.hang_seconds) or front.generation != generation:
+                    # moto was reset meanwhile: this call belongs to no one
                     self.close_connection = True
                     return
                 if fault.code is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from llmobs_actions import handler, observability
 from local.datadog_emulator import DatadogEmulator
 from local.lambda_context import LambdaContext
 from local.poller import sqs_record
+from local.servers import leftovers, local_threads, running_servers
 from local.stack import (
     API_KEY,
     APP_KEY,
@@ -95,6 +98,37 @@ def delete_action(**overrides: Any) -> dict[str, Any]:
     return {"action": "delete_experiments", "experiment_ids": list(EXPERIMENT_IDS)} | overrides
 
 
+def _child_processes() -> set[int]:
+    """This process's children that have not been waited for (Linux's /proc)."""
+    children: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as listed:
+                children |= {int(pid) for pid in listed.read().split()}
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+    return children
+
+
+@pytest.fixture(autouse=True)
+def nothing_of_the_local_stack_outlives_its_test() -> Iterator[None]:
+    """Fails a test that leaves a server, a thread or a process of the local stack running after its teardown.
+
+    Set up before every other function fixture of the test (an autouse fixture of the outermost conftest),
+    so it looks after all of them are torn down. An idle keep-alive connection of a server that was running
+    before the test (the session's AWS front) may stay: its client may use it again.
+    """
+    servers, threads, children = running_servers(), local_threads(), _child_processes()
+    yield
+    deadline = time.monotonic() + 2  # a thread told to end may still be taking its last step
+    while True:
+        left = leftovers(servers, threads) + [f"process {pid}" for pid in sorted(_child_processes() - children)]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"the test left the local stack running: {', '.join(left)}"
+
+
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[LocalAws]:
     """moto behind the strict front: every test's AWS refuses what AWS refuses."""
@@ -109,11 +143,12 @@ def moto_endpoint(local_aws: LocalAws) -> str:
 
 
 @pytest.fixture
-def aws(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Aws:
+def aws(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     for name, value in (AWS_TEST_ENVIRONMENT | {"AWS_ENDPOINT_URL": local_aws.endpoint}).items():
         monkeypatch.setenv(name, value)
     reset_aws(local_aws.endpoint)
-    return Aws(**vars(create_resources(local_aws.endpoint, visibility_timeout=1, front=local_aws.front)))
+    yield Aws(**vars(create_resources(local_aws.endpoint, visibility_timeout=1, front=local_aws.front)))
+    local_aws.front.end_activity()  # its move tasks, settling rules and hung calls end with the test
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 
 from llmobs_actions import handler, observability
 from local.poller import Poller, in_process
+from local.servers import thread
 from tests.conftest import API_KEY, APP_KEY, Aws
 
 
@@ -85,8 +86,7 @@ def background_poller(poller: Poller) -> Iterator[Poller]:
         while not stop.is_set():
             poller.poll_once(wait_seconds=1)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    polling = thread(run, "poller")
     yield poller
     stop.set()
-    thread.join(timeout=10)
+    polling.join(timeout=10)

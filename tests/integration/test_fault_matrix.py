@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -20,6 +17,7 @@ from llmobs_actions import handler
 from local.datadog_emulator import DatadogEmulator, Fault
 from local.lambda_context import LambdaContext
 from local.poller import Poller, in_process
+from local.servers import LocalHandler, LocalServer
 from tests.conftest import SECRET_ID, Aws, clone_action, delete_action
 from tests.integration.conservation import account
 
@@ -60,10 +58,7 @@ class FakeAws:
     def __init__(self, error_type: str, status: int = 400) -> None:
         payload = json.dumps({"__type": error_type, "message": "fault injected by the test"}).encode()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(LocalHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(status)
@@ -73,13 +68,11 @@ class FakeAws:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = LocalServer("fake-aws", Handler).start()
+        self.url = self.server.url
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

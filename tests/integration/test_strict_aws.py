@@ -6,14 +6,18 @@ that passes on the local stack cannot pass only because moto is lenient.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.stack import LocalAws
+from local.servers import local_threads, thread
+from local.stack import LocalAws, create_resources, reset_aws
+from local.strict_aws import AwsFault
 from tests.conftest import Aws
 
 
@@ -167,3 +171,39 @@ def test_a_new_rule_takes_a_moment_to_match_as_eventbridge_warns(aws: Aws, local
     assert publish_and_receive("at once") == []  # PutRule: "might not immediately start matching"
     time.sleep(1.5)
     assert publish_and_receive("a moment later") == ["a moment later"]
+
+
+def test_a_reset_ends_every_move_task_settling_rule_and_hung_call(aws: Aws, local_aws: LocalAws) -> None:
+    """What one test starts never reaches the next: a reset ends it before moto forgets its queues."""
+    front = local_aws.front
+    # GIVEN a slow move task with messages left to move, a rule still settling and a call hanging on a fault
+    for number in range(5):
+        aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=f"slow {number}")
+    aws.sqs.start_message_move_task(SourceArn=aws.dlq_arn, DestinationArn=aws.queue_arn, MaxNumberOfMessagesPerSecond=1)
+    front.rule_settle_seconds = 60
+    events = boto3.client("events")
+    events.put_rule(Name="settling", EventPattern='{"source": ["settle.test"]}')
+    events.put_targets(Rule="settling", Targets=[{"Id": "q", "Arn": aws.queue_arn}])
+    front.inject(AwsFault(target="AmazonSQS.GetQueueUrl", hang_seconds=60))
+    hung = boto3.client("sqs", config=Config(read_timeout=90, retries={"max_attempts": 1}))
+
+    def hang() -> None:
+        with contextlib.suppress(Exception):  # whatever it ends with, it must end
+            hung.get_queue_url(QueueName="x")
+
+    call = thread(hang, "probe/hung-call")
+    deadline = time.monotonic() + 10
+    while not front.calls["AmazonSQS.GetQueueUrl"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    # WHEN the local stack is reset, and the next test makes queues of the same names
+    reset_aws(aws.endpoint)
+    started = time.monotonic()
+    fresh = create_resources(aws.endpoint, visibility_timeout=1, front=front)
+
+    # THEN nothing of the first test is running, and nothing of it reaches the second's queues
+    call.join(timeout=5)
+    assert not call.is_alive(), "the hung call outlived the reset"
+    assert time.monotonic() - started < 5
+    assert [t.name for t in local_threads() if "move-task" in t.name or "rule-settling" in t.name] == []
+    assert fresh.sqs.receive_message(QueueUrl=fresh.queue_url, WaitTimeSeconds=2).get("Messages", []) == []

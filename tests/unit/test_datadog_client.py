@@ -6,9 +6,7 @@ import ipaddress
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from llmobs_actions.datadog import (
     RateLimit,
 )
 from local.datadog_emulator import DatadogEmulator, Fault
+from local.servers import LocalHandler, LocalServer
 from tests.conftest import API_KEY, APP_KEY, DATASET_ID, EXPERIMENT_IDS, PROJECT_ID
 
 KEYS = DatadogKeys(API_KEY, APP_KEY)
@@ -36,12 +35,7 @@ class CannedServer:
         self.status, self.body, self.headers = 204, b"", {}
         canned = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(LocalHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(canned.status)
@@ -51,9 +45,8 @@ class CannedServer:
                 self.end_headers()
                 self.wfile.write(canned.body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = LocalServer("canned-datadog", Handler).start()
+        self.url = self.server.url
 
     def answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> DatadogClient:
         self.status, self.headers = status, headers or {}
@@ -65,8 +58,7 @@ class CannedServer:
 def canned() -> Iterator[CannedServer]:
     server = CannedServer()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.server.stop()
 
 
 @pytest.fixture
@@ -393,24 +385,20 @@ def test_tls_certificates_are_verified(tmp_path: Path) -> None:
     context.load_cert_chain(cert_path, key_path)
     received: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(LocalHandler):
         def do_POST(self) -> None:
             received.append(self.path)
             self.send_response(204)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = LocalServer("tls-datadog", Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server.start()
     try:
         client = DatadogClient(f"https://127.0.0.1:{server.server_address[1]}", connect_timeout=2, read_timeout=2)
         with pytest.raises(DatadogUnreachableError):
             client.delete_experiments(KEYS, ["a"])
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     assert received == []  # the keys never left the client
