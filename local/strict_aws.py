@@ -21,7 +21,8 @@ The rules, from the services' own documentation:
   with `MalformedDetail` (moto takes both).
 
 Two switches serve tests: `faults` break one operation on purpose (an error answer, or a hang), and
-`time_scale` runs SQS visibility on a faster clock, so an hour of back-off takes 30 s at 120.
+`time_scale` runs SQS visibility on a faster clock, so an hour of back-off takes 15 s at 240 (each delay
+rounded up to SQS's whole seconds: a scaled wait is never shorter than the real one, scaled).
 
 moto has no message move tasks; the front plays them (StartMessageMoveTask, ListMessageMoveTasks,
 CancelMessageMoveTask) as the SQS API reference describes: bodies and attributes moved unchanged, at
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import re
 import threading
 import time
@@ -318,7 +320,7 @@ class StrictAws:
                 f"Value {value} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and "
                 f"{SQS_MAX_VISIBILITY_SECONDS}.",
             )
-        return int(value // self.time_scale) if self.time_scale > 1 else value
+        return math.ceil(value / self.time_scale) if self.time_scale > 1 else value
 
     # -- message move tasks, which moto lacks ----------------------------------------------------------
     def move_tasks(self, target: str, document: dict[str, Any]) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,24 @@ def clone_action(**overrides: Any) -> dict[str, Any]:
 
 def delete_action(**overrides: Any) -> dict[str, Any]:
     return {"action": "delete_experiments", "experiment_ids": list(EXPERIMENT_IDS)} | overrides
+
+
+def computed_once(tmp_path_factory: pytest.TempPathFactory, name: str, compute: Callable[[], Any]) -> Any:
+    """What `compute` returns (JSON), computed by one worker of this test run and read by the others.
+
+    The template's translation and checkov's report cost seconds of CPU each: six xdist workers computing
+    them six times would cost more than the tests that read them.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's, not an earlier run's
+    path = shared / f"{name}.json"
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return json.loads(path.read_text())
+        value = compute()
+        path.write_text(json.dumps(value))
+        return value
 
 
 def _child_processes() -> set[int]:

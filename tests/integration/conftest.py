@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import IO
 
 import pytest
@@ -35,46 +35,79 @@ def poller(aws: Aws, function_env: None, monkeypatch: pytest.MonkeyPatch) -> Pol
 KEYS = (API_KEY, APP_KEY, "rotated-api-key", "rotated-app-key", "next-api-key", "next-app-key")
 
 
-class _Tee(io.TextIOBase):
-    def __init__(self, *streams: IO[str]) -> None:
-        self.streams = streams
+class _SecretScanner:
+    """Checks every text it is shown for the Datadog keys and the task tokens a test issued, keeping only the
+    places it found one: nothing else is kept, so a long test's memory does not grow with its log."""
+
+    def __init__(self, tokens: Callable[[], Collection[str]]) -> None:
+        self._tokens = tokens
+        self.leaks: dict[str, set[str]] = {}  # where -> what kind of secret appeared there
+
+    def scan(self, where: str, text: str) -> None:
+        if any(key in text for key in KEYS):
+            self.leaks.setdefault(where, set()).add("a Datadog key")
+        # A task token is a capability too (whoever holds one completes the task). A dead-lettered body
+        # keeps the producer's message as it came, token included, so that a redrive can still answer.
+        if where != "dead-letter queue" and any(token in text for token in self._tokens()):
+            self.leaks.setdefault(where, set()).add("a task token")
+
+
+class _ScanningStream(io.TextIOBase):
+    """The function's log stream, passed on unchanged, each write shown to the scanner."""
+
+    def __init__(self, stream: IO[str], scanner: _SecretScanner) -> None:
+        self.stream, self.scanner = stream, scanner
 
     def write(self, text: str) -> int:
-        for stream in self.streams:
-            stream.write(text)
-        return len(text)
+        self.scanner.scan("function log", text)
+        return self.stream.write(text)
 
     def flush(self) -> None:
-        for stream in self.streams:
-            stream.flush()
+        self.stream.flush()
+
+
+class _ScanningHandler(logging.Handler):
+    """Every log record of the process, DEBUG included (botocore, urllib3, ...), formatted and scanned."""
+
+    def __init__(self, scanner: _SecretScanner) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.scanner = scanner
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.scanner.scan("log records", self.format(record))
 
 
 @pytest.fixture(autouse=True)
-def keys_never_leak(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Scans everything the function wrote during the test (its log lines, every log record, the DLQ's
-    attributes and bodies) for the Datadog keys and the task tokens the test issued."""
-    caplog.set_level(logging.DEBUG)  # the most talkative setting, botocore included
-    captured = io.StringIO()
+def keys_never_leak(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Scans everything the function wrote during the test (its log lines, every log record at every level,
+    the DLQ's attributes and bodies) for the Datadog keys and the task tokens the test issued.
+
+    Records are scanned at the most talkative level, botocore's included, yet pytest shows a failing test's
+    log at WARNING only (pyproject's log_level): a failure reads as its assertion and a few lines.
+    """
+
+    def tokens() -> Collection[str]:
+        aws = request.node.funcargs.get("aws")
+        return aws.front.task_tokens.issued() if aws is not None and aws.front else ()
+
+    scanner = _SecretScanner(tokens)
+    root = logging.getLogger()
+    scanning, level = _ScanningHandler(scanner), root.level
+    root.addHandler(scanning)
+    root.setLevel(logging.DEBUG)
     log_handler = observability.logger.registered_handler
     assert isinstance(log_handler, logging.StreamHandler)
-    previous = log_handler.setStream(_Tee(log_handler.stream, captured))
+    previous = log_handler.setStream(_ScanningStream(log_handler.stream, scanner))
     yield
     log_handler.setStream(previous)
-    texts = {"function log": captured.getvalue(), "log records": caplog.text}
+    root.removeHandler(scanning)
+    root.setLevel(level)
     aws = request.node.funcargs.get("aws")
-    tokens: tuple[str, ...] = ()
     if aws is not None:  # torn down already, but its queues live on in moto until the next test
         letters = aws.dead_letters()
-        texts["dead-letter queue"] = json.dumps(letters)
-        texts["dead-letter attributes"] = json.dumps([letter["attributes"] for letter in letters])
-        tokens = tuple(aws.front.task_tokens.issued()) if aws.front else ()
-    for where, text in texts.items():
-        leaked = [key for key in KEYS if key in text]
-        assert not leaked, f"a Datadog key appeared in the {where}"
-        # A task token is a capability too (whoever holds one completes the task). A dead-lettered body
-        # keeps the producer's message as it came, token included, so that a redrive can still answer.
-        if where != "dead-letter queue":
-            assert not [token for token in tokens if token in text], f"a task token appeared in the {where}"
+        scanner.scan("dead-letter queue", json.dumps(letters))
+        scanner.scan("dead-letter attributes", json.dumps([letter["attributes"] for letter in letters]))
+    assert not scanner.leaks, f"secrets appeared: {scanner.leaks}"
 
 
 @pytest.fixture

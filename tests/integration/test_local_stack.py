@@ -10,7 +10,8 @@ import time
 import boto3
 import pytest
 
-from llmobs_actions import handler
+from llmobs_actions import datadog, handler
+from local.clock import ShiftedClock
 from local.datadog_emulator import DatadogEmulator, Fault
 from local.poller import Poller
 from local.runtime_api import LambdaRuntime
@@ -153,19 +154,19 @@ def test_a_known_rate_limit_is_never_exceeded(aws: Aws, emulator: DatadogEmulato
 
 @pytest.mark.parametrize("shared", [False, True], ids=["per-endpoint-limits", "one-shared-limit"])
 def test_an_exhausted_clone_limit_holds_back_deletes_only_when_they_share_it(
-    shared: bool, aws: Aws, emulator: DatadogEmulator, poller: Poller
+    shared: bool, aws: Aws, emulator: DatadogEmulator, poller: Poller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the function has seen a delete answered, then a clone refused for the next 30 s
     emulator.shared_rate_limit = shared
-    # Datadog's windows are calendar-aligned (the emulator's: a minute): a window used up seconds before
-    # its end would reset in the middle of the test, so the test starts early in one.
-    left = 60 - time.time() % 60
-    if left < 25:
-        time.sleep(left + 0.5)
+    # Datadog's windows are calendar-aligned (the emulator's: a minute): one used up seconds before its end
+    # would reset in the middle of the test. So the minute starts now, for Datadog and the function alike.
+    clock = ShiftedClock.at_second(1)
+    emulator.clock = clock.time
+    monkeypatch.setattr(datadog, "time", clock)
     send(aws, delete_action(experiment_ids=EXPERIMENT_IDS[:1]))
     assert poller.run_until_empty(timeout_seconds=20)
     # what Datadog says when this minute's window is used up: no request left until it ends
-    used_up = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(60 - time.time() % 60) + 1)}
+    used_up = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(60 - clock.time() % 60) + 1)}
     emulator.inject(Fault(status=429, times=1, path_contains="/clone", headers=used_up))
     send(aws, clone_action(name="refused"))
     poller.poll_once()

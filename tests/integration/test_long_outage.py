@@ -1,8 +1,9 @@
 """An hour-long Datadog outage, time-scaled: with the default back-off every message outlives it.
 
-The local stack's SQS runs visibility delays 120 times faster (local/strict_aws.py `time_scale`), and
-the outage lasts 3600 / 120 = 30 s: the function keeps its real defaults (30 s, x6, at most 1 h, five
-receives), so its waits of 30 s, 3 min, 18 min and 1 h become 0.25, 1.5, 9 and 30 s.
+The local stack's SQS runs visibility delays 240 times faster (local/strict_aws.py `time_scale`, each delay
+rounded up to a whole second), and the outage lasts 3600 / 240 = 15 s: the function keeps its real defaults
+(30 s, x6, at most 1 h, five receives), so its waits of 30 s, 3 min, 18 min and 1 h become 1, 1, 5 and 15 s
+(less their jitter, never below what the real wait is, scaled).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from local.poller import Poller, in_process
 from tests.conftest import EXPERIMENT_IDS, Aws, clone_action, delete_action
 from tests.integration.conservation import account
 
-SCALE = 120
+SCALE = 240
 HOUR = 3600
 
 
@@ -26,7 +27,7 @@ HOUR = 3600
 def test_every_message_outlives_an_hour_long_outage_with_the_default_backoff(
     aws: Aws, emulator: DatadogEmulator, function_env: None
 ) -> None:
-    # GIVEN the template's defaults: five receives, the default back-off, an SQS clock 120x faster
+    # GIVEN the template's defaults: five receives, the default back-off, an SQS clock 240x faster
     assert aws.front is not None
     assert Backoff().survives_seconds(aws.values.max_receive_count) >= HOUR
     aws.front.time_scale = SCALE

@@ -29,8 +29,9 @@ def test_soak_conserves_every_message_in_bounded_memory(aws: Aws, emulator: Data
     experiments = [emulator.add_experiment(PROJECT_ID, DATASET_ID, f"soak {n}") for n in range(MESSAGES)]
 
     def publish(count: int) -> None:
+        bodies: list[tuple[str, str]] = []  # (kind, body), sent ten to a request as producers batch them
         for _ in range(count):
-            number = len(expected)
+            number = len(expected) + len(bodies)
             kind = chance.choices(["clone", "delete", "invalid", "missing"], weights=[6, 3, 1, 1])[0]
             body: object = {
                 "clone": clone_action(name=f"soak {number}"),
@@ -38,8 +39,7 @@ def test_soak_conserves_every_message_in_bounded_memory(aws: Aws, emulator: Data
                 "invalid": "{" * chance.randint(1, 50),
                 "missing": clone_action(dataset_id="gone", name=f"soak gone {number}"),
             }[kind]
-            text = body if isinstance(body, str) else json.dumps(body)
-            expected[aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=text)["MessageId"]] = kind
+            bodies.append((kind, body if isinstance(body, str) else json.dumps(body)))
             if chance.random() < 0.05:
                 status = chance.choice([500, 503, 429, None])
                 emulator.inject(
@@ -50,6 +50,13 @@ def test_soak_conserves_every_message_in_bounded_memory(aws: Aws, emulator: Data
                         headers={"X-RateLimit-Reset": "1"},
                     )
                 )
+        for start in range(0, len(bodies), 10):
+            chunk = bodies[start : start + 10]
+            entries = [{"Id": str(n), "MessageBody": text} for n, (_, text) in enumerate(chunk)]
+            sent = aws.sqs.send_message_batch(QueueUrl=aws.queue_url, Entries=entries)
+            assert not sent.get("Failed")
+            for entry in sorted(sent["Successful"], key=lambda e: int(e["Id"])):
+                expected[entry["MessageId"]] = chunk[int(entry["Id"])][0]
 
     # Published 100 at a time: moto's ReceiveMessage slows down with the queue's length.
     chunks = [min(100, MESSAGES - start) for start in range(0, MESSAGES, 100)]

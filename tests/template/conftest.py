@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from local.template import TEMPLATE, Resolver, load
-from tests.conftest import ROOT
+from tests.conftest import ROOT, computed_once
 
 SAM_VENV = ROOT / ".venv-sam" / "bin"
 
@@ -32,16 +32,21 @@ def sam_bin() -> Path:
 @pytest.fixture(scope="session")
 def translated(sam_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """template.yaml as CloudFormation, translated offline by aws-sam-translator (the code `sam deploy` runs)."""
-    result = subprocess.run(  # noqa: S603 (our own script and interpreter)
-        [str(sam_bin / "python"), str(ROOT / "tests" / "template" / "translate.py"), str(TEMPLATE)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=sam_environment(tmp_path_factory.mktemp("sam")),
-    )
-    assert result.returncode == 0, result.stderr
-    translated: dict[str, Any] = json.loads(result.stdout)
-    return translated
+
+    def translate() -> dict[str, Any]:
+        result = subprocess.run(  # noqa: S603 (our own script and interpreter)
+            [str(sam_bin / "python"), str(ROOT / "tests" / "template" / "translate.py"), str(TEMPLATE)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=sam_environment(tmp_path_factory.mktemp("sam")),
+        )
+        assert result.returncode == 0, result.stderr
+        translated: dict[str, Any] = json.loads(result.stdout)
+        return translated
+
+    shared: dict[str, Any] = computed_once(tmp_path_factory, "translated-template", translate)
+    return shared
 
 
 @pytest.fixture(scope="session")

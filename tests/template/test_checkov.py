@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, computed_once
 from tests.template.conftest import TEMPLATE, sam_environment
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -18,16 +18,21 @@ CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not CHECKOV.exists():
         pytest.fail("checkov is missing: `make test` installs it into .venv-checkov")
-    result = subprocess.run(  # noqa: S603 (checkov of our own virtualenv, offline)
-        [str(CHECKOV), "-f", str(TEMPLATE), "--framework", "cloudformation", "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=sam_environment(tmp_path_factory.mktemp("checkov")),
-    )
-    parsed: dict[str, Any] = json.loads(result.stdout)
-    parsed["returncode"] = result.returncode
-    return parsed
+
+    def scan() -> dict[str, Any]:
+        result = subprocess.run(  # noqa: S603 (checkov of our own virtualenv, offline)
+            [str(CHECKOV), "-f", str(TEMPLATE), "--framework", "cloudformation", "--skip-download", "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=sam_environment(tmp_path_factory.mktemp("checkov")),
+        )
+        parsed: dict[str, Any] = json.loads(result.stdout)
+        parsed["returncode"] = result.returncode
+        return parsed
+
+    shared: dict[str, Any] = computed_once(tmp_path_factory, "checkov-report", scan)
+    return shared
 
 
 def test_checkov_finds_nothing_to_fix(report: dict[str, Any]) -> None:
