@@ -51,7 +51,10 @@ class Fault:
     - `drop=True`: close the connection without an answer, without doing anything;
     - `status=None` with `delay_seconds`: do the work, then answer late (a slow read: the client may
       time out although the change happened);
-    - `until` (a time.monotonic() instant): the fault lasts until then, however many calls it meets.
+    - `after_work=True`: do the work, then lose its answer: answer `status` instead (a 502 from a proxy
+      whose upstream had finished), or, with `drop`, close the connection (after `delay_seconds`, if any);
+    - `until` (a time.monotonic() instant): the fault lasts until then, however many calls it meets;
+    - `skip=N`: the first N calls it would meet pass untouched (a fault in the middle of a chunked delete).
     """
 
     status: int | None = None
@@ -63,6 +66,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     rate_limit_headers: bool = True  # False: answer without any X-RateLimit-* header
     until: float | None = None
+    after_work: bool = False
+    skip: int = 0
 
 
 @dataclass
@@ -314,6 +319,9 @@ class DatadogEmulator:
             self._faults = [f for f in self._faults if f.until is None or f.until > now]
             for fault in self._faults:
                 if fault.path_contains in path and fault.method in (None, method):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     if fault.until is None:
                         fault.times -= 1
                         if fault.times == 0:
@@ -590,11 +598,10 @@ class _RequestHandler(LocalHandler):
         over_limit, limit_headers = emulator._rate_limit_headers(parts.path)
         fault = emulator._take_fault(self.command, parts.path)
         self.server.stopping.wait(emulator.latency_seconds)
-        if fault is not None and fault.drop:
-            self.close_connection = True
-            self.connection.close()  # the client sees a reset / no answer
+        if fault is not None and fault.drop and not fault.after_work:
+            self._hang_up()
             return
-        if fault is not None and fault.status is not None:
+        if fault is not None and fault.status is not None and not fault.after_work:
             headers = (limit_headers if fault.rate_limit_headers else {}) | {
                 k.lower(): v for k, v in fault.headers.items()
             }
@@ -615,7 +622,18 @@ class _RequestHandler(LocalHandler):
         status, answer = emulator.route(self.command, parts.path, query, body)
         if fault is not None:
             self.server.stopping.wait(fault.delay_seconds)  # the change happened; the answer comes too late
+            if fault.after_work and fault.drop:
+                self._hang_up()
+                return
+            if fault.after_work and fault.status is not None:
+                self._send(fault.status, _errors_for(fault.status), limit_headers)
+                return
         self._send(status, answer, limit_headers)
+
+    def _hang_up(self) -> None:
+        self._recorded.status = None
+        self.close_connection = True
+        self.connection.close()  # the client sees a reset / no answer
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
         self._recorded.status = status

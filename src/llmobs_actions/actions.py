@@ -10,8 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeGuard, TypeVar
 
+from llmobs_actions.attempts import ActionResult, Attempt, EarlierAttempt, Intent
+from llmobs_actions.aws_clients import OutOfTimeError
 from llmobs_actions.contract import (
     AnyAction,
     CloneDataset,
@@ -22,6 +24,7 @@ from llmobs_actions.contract import (
     is_safe_id,
 )
 from llmobs_actions.datadog import (
+    MAX_PAGES,
     ClonedDataset,
     DatadogHTTPError,
     DatadogKeys,
@@ -34,7 +37,6 @@ from llmobs_actions.failures import (
     AUTH_STATUSES,
     AuthRejectedError,
     NameResolutionError,
-    OutOfTimeError,
     PruneRefusedError,
 )
 from llmobs_actions.messages import parse_timestamp
@@ -58,8 +60,8 @@ FIRST_OPERATION = {
 # How Datadog may answer a delete of an experiment or dataset that is already (soft-)deleted: its spec
 # documents only 204, but a retry must not fail whichever way it answers.
 ALREADY_GONE_STATUSES = frozenset({400, 404})
-# Clocks of Lambda, SQS and Datadog disagree a little; a clone up to this much "older" than the
-# first delivery still counts as ours.
+# Clocks of Lambda and Datadog disagree a little: a dataset created up to this much outside an attempt's
+# window may still be the one it made.
 CLOCK_SKEW = timedelta(minutes=2)
 
 
@@ -119,23 +121,6 @@ class KeySource(Protocol):
     def refresh(self, rejected: DatadogKeys) -> DatadogKeys: ...
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """What this try knows about earlier tries of the same message."""
-
-    has_time: Callable[[float], bool]  # time left to start a call after waiting this many seconds?
-    read_timeout: Callable[[], float | None] = lambda: None  # how long a call started now may wait for its answer
-    may_have_run_before: bool = False
-    first_try_at: datetime | None = None
-    event_time: datetime | None = None  # what name templates call {event_time}; None: now
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    summary: str
-    details: dict[str, object] = field(default_factory=dict)
-
-
 class ActionRunner:
     def __init__(
         self,
@@ -186,7 +171,19 @@ class ActionRunner:
         logger.info("names resolved", extra={"resolved": resolved})
         return action.model_copy(update=resolved), resolved
 
+    def prepare(self, action: AnyAction, attempt: Attempt) -> AnyAction:
+        """The action as this attempt will do it: a clone's name templates filled (the same for every delivery
+        of one request, since they read its event time)."""
+        return self._with_names_rendered(action, attempt) if isinstance(action, CloneDataset) else action
+
+    @staticmethod
+    def intent(action: AnyAction) -> Intent:
+        """What a prepared action is about to do, for the key's record: where, and under which name."""
+        project = getattr(action, "project_id", None) or ""
+        return Intent(project, action.name if isinstance(action, CloneDataset) else None)
+
     def run(self, action: AnyAction, attempt: Attempt) -> ActionResult:
+        """Do a prepared action, settling first whatever the earlier attempts under its key may have done."""
         match action:
             case CloneDataset():
                 return self._clone(action, attempt)
@@ -200,7 +197,6 @@ class ActionRunner:
                 return self._delete(_Deletion.of_experiments(action.experiment_ids), action.dry_run, attempt)
 
     def _clone(self, action: CloneDataset, attempt: Attempt) -> ActionResult:
-        action = self._with_names_rendered(action, attempt)
         if action.dry_run:
             logger.info(
                 "dry run: would clone dataset",
@@ -209,14 +205,18 @@ class ActionRunner:
             return ActionResult(
                 f"dry run: would clone {action.dataset_id} as {action.name!r}", {"dry_run": True, "name": action.name}
             )
-        if attempt.may_have_run_before:
-            adopted = self._earlier_clone(action, attempt)
-            if adopted is not None:
-                logger.info("adopted the dataset an earlier attempt created", extra={"new_dataset_id": adopted.id})
-                return ActionResult(
-                    f"cloned earlier as {adopted.id}",
-                    {"new_dataset_id": adopted.id, "name": adopted.name, "current_version": None, "adopted": True},
-                )
+        adopted = self._earlier_clone(attempt)
+        if adopted is not None:
+            logger.info("adopted the dataset an earlier attempt created", extra={"new_dataset_id": adopted.id})
+            return ActionResult(
+                f"cloned earlier as {adopted.id}",
+                {
+                    "new_dataset_id": adopted.id,
+                    "name": adopted.name,
+                    "current_version": adopted.current_version,
+                    "adopted": True,
+                },
+            )
         cloned = self._call(
             attempt,
             lambda keys, timeout: self._datadog.clone_dataset(
@@ -240,7 +240,6 @@ class ActionRunner:
         )
 
     def _with_names_rendered(self, action: CloneDataset, attempt: Attempt) -> CloneDataset:
-        """The action with its name templates filled: the same for every retry of one message."""
         moment = attempt.event_time or datetime.now(UTC)
 
         def source_name() -> str:
@@ -260,19 +259,24 @@ class ActionRunner:
             return action
         return action.model_copy(update={"name": name, "description": description})
 
-    def _earlier_clone(self, action: CloneDataset, attempt: Attempt) -> DatasetSummary | None:
-        """A dataset with the target name created since the first try is the one that try made."""
-        if attempt.first_try_at is None:
-            return None
-        since = attempt.first_try_at - CLOCK_SKEW
-        candidates = self._call(
-            attempt,
-            lambda keys, timeout: self._datadog.find_datasets_by_name(
-                keys, action.project, action.name, read_timeout=timeout
-            ),
-        )
-        ours = [(created, c) for c in candidates if (created := parse_timestamp(c.created_at)) and created >= since]
-        return min(ours, key=lambda pair: pair[0])[1] if ours else None
+    def _earlier_clone(self, attempt: Attempt) -> DatasetSummary | None:
+        """The dataset an earlier attempt under this key made, if one may have: exactly the name it asked for, in
+        its project, created while it could have been at work. Only such a dataset can be its; any other of the
+        same name is someone else's, and is never adopted."""
+        found: list[tuple[datetime, DatasetSummary]] = []
+        for earlier in attempt.earlier:
+            if not earlier.may_have_acted or earlier.name is None:
+                continue
+            for candidate in self._call(attempt, partial(self._named_in, earlier.target, earlier.name)):
+                created = parse_timestamp(candidate.created_at)
+                if _made_during(created, earlier):
+                    found.append((created, candidate))
+        return min(found, key=lambda pair: pair[0])[1] if found else None
+
+    def _named_in(
+        self, project_id: str, name: str, keys: DatadogKeys, read_timeout: float | None
+    ) -> list[DatasetSummary]:
+        return self._datadog.find_datasets_by_name(keys, project_id, name, read_timeout=read_timeout)
 
     def _prune(self, action: PruneExperiments, attempt: Attempt) -> ActionResult:
         """Select with the list endpoint (every page), spare what must stay, refuse past the cap, then delete
@@ -368,7 +372,7 @@ class ActionRunner:
         seen: set[str] = set()
         items: list[L] = []
         cursor: str | None = None
-        while True:
+        for _ in range(MAX_PAGES):
             found, cursor = self._call(attempt, partial(page, cursor))
             for item in found:
                 if item.id not in seen:
@@ -376,6 +380,7 @@ class ActionRunner:
                     items.append(item)
             if cursor is None:
                 return items
+        raise DatadogHTTPError("list", 400, f"more than {MAX_PAGES} pages: the listing never ends", RateLimit())
 
     def _delete(self, what: _Deletion, dry_run: bool, attempt: Attempt) -> ActionResult:
         ids, kind = what.ids, what.kind
@@ -390,12 +395,14 @@ class ActionRunner:
         for number, chunk in enumerate(chunks, start=1):
             try:
                 self._call(attempt, partial(what.delete, self._datadog, chunk))
+                attempt.progress.changed = True
             except DatadogHTTPError as error:
                 if error.status not in ALREADY_GONE_STATUSES or not attempt.may_have_run_before:
                     raise
                 # An earlier try may have deleted some of these, and Datadog may refuse ids it already
                 # soft-deleted: delete one by one; an id refused alone is gone already.
                 gone += self._delete_one_by_one(what, chunk, attempt)
+                attempt.progress.changed = True
             logger.debug("chunk deleted", extra={"chunk": number, "chunks": len(chunks), "size": len(chunk)})
         logger.info(
             f"{kind}s deleted",
@@ -465,6 +472,11 @@ class ActionRunner:
 def ids_digest(ids: list[str]) -> str:
     """A short fingerprint of a set of ids, to tell two results apart without storing the ids."""
     return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def _made_during(created: datetime | None, earlier: EarlierAttempt) -> TypeGuard[datetime]:
+    """Whether a dataset created then can be the one `earlier` made (clocks of Lambda and Datadog disagree a little)."""
+    return created is not None and earlier.started_at - CLOCK_SKEW <= created <= earlier.until + CLOCK_SKEW
 
 
 def _the_one(kind: str, name: str, ids: list[str], project_id: str) -> str:

@@ -186,9 +186,17 @@ class DatadogHTTPError(DatadogError):
 class DatadogUnreachableError(DatadogError):
     """The request never reached Datadog (refused, DNS, connect timeout): safe to send again."""
 
+    def __init__(self, operation: str, message: str) -> None:
+        super().__init__(message)
+        self.operation = operation
+
 
 class DatadogNoAnswerError(DatadogError):
     """The request was sent but no answer arrived (read timeout, reset): it may have taken effect."""
+
+    def __init__(self, operation: str, message: str) -> None:
+        super().__init__(message)
+        self.operation = operation
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,7 @@ class DatasetSummary:
     name: str
     created_at: str | None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    current_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -317,9 +326,14 @@ class DatadogClient:
         for item in _items(answer.body):
             attributes = _attributes_of(item)
             if isinstance(item.get("id"), str) and isinstance(attributes.get("name"), str):
+                version = attributes.get("current_version")
                 found.append(
                     DatasetSummary(
-                        item["id"], attributes["name"], _text(attributes, "created_at"), _metadata(attributes)
+                        item["id"],
+                        attributes["name"],
+                        _text(attributes, "created_at"),
+                        _metadata(attributes),
+                        version if isinstance(version, int) and not isinstance(version, bool) else None,
                     )
                 )
         return found, _next_cursor(answer.body)
@@ -436,12 +450,16 @@ class DatadogClient:
         except (NewConnectionError, ConnectTimeoutError, SSLError) as error:
             # SSLError: the TLS handshake failed (an untrusted certificate, say), so nothing was sent.
             raise DatadogUnreachableError(
-                f"{operation}: could not connect to Datadog ({type(error).__name__})"
+                operation, f"{operation}: could not connect to Datadog ({type(error).__name__})"
             ) from None
         except (ReadTimeoutError, ProtocolError) as error:
-            raise DatadogNoAnswerError(f"{operation}: no answer from Datadog ({type(error).__name__})") from None
+            raise DatadogNoAnswerError(
+                operation, f"{operation}: no answer from Datadog ({type(error).__name__})"
+            ) from None
         except HTTPError as error:
-            raise DatadogNoAnswerError(f"{operation}: request to Datadog failed ({type(error).__name__})") from None
+            raise DatadogNoAnswerError(
+                operation, f"{operation}: request to Datadog failed ({type(error).__name__})"
+            ) from None
         finally:
             if self._observer is not None:
                 self._observer(operation, status, (time.perf_counter() - started) * 1000)

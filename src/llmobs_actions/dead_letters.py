@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from llmobs_actions.messages import is_failure_record
+from llmobs_actions.messages import ORIGINAL_SENT_AT, is_failure_record
 
 REDRIVEN = "moved by SQS after maxReceiveCount (reasons: the function's log lines, by message_id)"
 # While being read, a message stays hidden this long, so that each receive brings new ones.
@@ -34,6 +34,15 @@ class DeadLetter:
     @property
     def source_message_id(self) -> str:
         return self.attributes.get("source_message_id", self.message_id)
+
+    @property
+    def original_sent_at(self) -> str | None:
+        """When SQS first got the message this is a copy of: the function said so, or SQS moved it unchanged."""
+        if ORIGINAL_SENT_AT in self.attributes:
+            return self.attributes[ORIGINAL_SENT_AT]
+        if self.origin == "sqs" and self.sent_at is not None:  # moved by the redrive policy: its own time
+            return self.sent_at.isoformat(timespec="milliseconds")
+        return None
 
     @property
     def failed_at(self) -> datetime | None:
@@ -206,7 +215,17 @@ def redrive_selected(
                     kept.append(letter)
                     continue
                 started = time.monotonic()
-                sqs.send_message(QueueUrl=destination_url, MessageBody=letter.body)  # the body, unchanged
+                # the body unchanged, and the original's time: the request's {date} and age are its own
+                original = letter.original_sent_at
+                sqs.send_message(
+                    QueueUrl=destination_url,
+                    MessageBody=letter.body,
+                    **(
+                        {"MessageAttributes": {ORIGINAL_SENT_AT: {"DataType": "String", "StringValue": original}}}
+                        if original
+                        else {}
+                    ),
+                )
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=letter.receipt_handle)
                 moved += 1
                 progress(moved)

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 
+from llmobs_actions.aws_clients import OutOfTimeError
 from llmobs_actions.contract import InvalidAction
 from llmobs_actions.datadog import DatadogHTTPError, DatadogNoAnswerError, DatadogUnreachableError
 from llmobs_actions.keys import SecretMisconfiguredError, SecretUnavailableError
-from llmobs_actions.messages import InboundMessage
+from llmobs_actions.messages import ORIGINAL_SENT_AT, InboundMessage
 
 
 class ErrorClass(StrEnum):
@@ -32,8 +33,9 @@ class Disposition(Enum):
     RETRY = "retry"  # may succeed later: back to the queue (batch item failure)
 
 
-# DESIGN.md section 4, as code. Anything not "dead letter" is retried until the queue's
-# maxReceiveCount, after which SQS's own redrive moves it to the same DLQ.
+# DESIGN.md section 4, as code. Anything not "dead letter" is retried; on its last receive (the queue's
+# maxReceiveCount) the function dead-letters it itself, with its reason (settlement.py). SQS's own redrive
+# moves it only when that last invocation did not survive to say why.
 POLICY: dict[ErrorClass, Disposition] = {
     ErrorClass.INVALID: Disposition.DEAD_LETTER,  # not JSON, fails the contract, unsafe id
     ErrorClass.REJECTED: Disposition.DEAD_LETTER,  # Datadog 400/404/409/413/422 (other 4xx); key reused elsewhere
@@ -51,10 +53,6 @@ REJECTED_STATUSES = frozenset({400, 404, 409, 413, 422})
 _LEAST_JITTER = 0.8  # a retry delay is drawn between 80 % and 100 % of its nominal value
 AUTH_STATUSES = frozenset({401, 403})
 _MAX_MESSAGE_CHARS = 1000
-
-
-class OutOfTimeError(Exception):
-    """Not enough Lambda time left to start another Datadog call."""
 
 
 class IdempotencyConflictError(Exception):
@@ -130,6 +128,40 @@ def classify(error: BaseException) -> Failure:
             return Failure(ErrorClass.INTERNAL, f"{type(error).__name__}: {message}")
 
 
+# The Datadog operations that change something: only a request of one of these can have made or deleted.
+CHANGING_OPERATIONS = frozenset({"clone_dataset", "delete_experiments", "delete_datasets"})
+
+
+def may_have_taken_effect(error: BaseException) -> bool:
+    """Whether the attempt that failed with `error` may have changed something in Datadog.
+
+    No, when the failure came before any changing request left (a read, the keys, the idempotency store, an
+    unreachable Datadog, a budget used up) or when Datadog refused it before handling it: a 4xx, a 503
+    ("currently unable to handle the request", RFC 9110) or a 501. A 500, 502 or 504, a timeout, or no answer
+    at all may come after the work was done: yes. So does anything not understood.
+    """
+    match error:
+        case DatadogHTTPError():
+            handled = error.status == 408 or (error.status >= 500 and error.status not in (501, 503))
+            return error.operation in CHANGING_OPERATIONS and handled
+        case DatadogNoAnswerError():
+            return error.operation in CHANGING_OPERATIONS
+        case (
+            DatadogUnreachableError()
+            | OutOfTimeError()
+            | InvalidAction()
+            | PruneRefusedError()
+            | NameResolutionError()
+            | AuthRejectedError()
+            | SecretUnavailableError()
+            | SecretMisconfiguredError()
+            | IdempotencyStoreError()
+        ):
+            return False
+        case _:
+            return True
+
+
 def _classify_status(error: DatadogHTTPError, message: str) -> Failure:
     status, detail = error.status, error.detail or None
     if status == 429:
@@ -196,4 +228,7 @@ def dead_letter_attributes(
         attributes["datadog_error"] = failure.datadog_error
     if message.source_arn:
         attributes["source_queue_arn"] = message.source_arn
+    original = message.original_sent_ms or message.sent_ms
+    if original:  # a redrive sends it back with this: its {date} and its age stay the original's
+        attributes[ORIGINAL_SENT_AT] = datetime.fromtimestamp(original / 1000, UTC).isoformat(timespec="milliseconds")
     return attributes

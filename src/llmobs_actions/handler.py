@@ -60,7 +60,6 @@ def processor() -> Processor:
 @metrics.log_metrics
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    processor().register(context)
     if is_sqs_event(event):
         outcomes = processor().process_batch(event["Records"], context.get_remaining_time_in_millis)
         report(outcomes)

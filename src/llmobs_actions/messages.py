@@ -11,6 +11,10 @@ from typing import Any
 
 from llmobs_actions.contract import InvalidAction
 
+# The message attribute that carries, on a copy of a message (dead-lettered, then redriven), when SQS first got
+# the original: name templates and age cut-offs read the request's time, not the copy's.
+ORIGINAL_SENT_AT = "original_sent_at"
+
 
 @dataclass(frozen=True)
 class InboundMessage:
@@ -21,6 +25,7 @@ class InboundMessage:
     receipt_handle: str | None = None
     first_received_ms: int | None = None
     sent_ms: int | None = None
+    original_sent_ms: int | None = None  # a redriven copy's original's SentTimestamp (ORIGINAL_SENT_AT)
     malformed: str | None = None  # what is wrong with the record itself (SQS never sends such a record)
 
     @property
@@ -82,7 +87,15 @@ def from_sqs_record(record: Mapping[str, Any]) -> InboundMessage:
         receipt_handle=str(record.get("receiptHandle", "")),
         first_received_ms=_int(attributes.get("ApproximateFirstReceiveTimestamp")),
         sent_ms=_int(attributes.get("SentTimestamp")),
+        original_sent_ms=_original_sent_ms(record.get("messageAttributes")),
     )
+
+
+def _original_sent_ms(message_attributes: object) -> int | None:
+    attribute = message_attributes.get(ORIGINAL_SENT_AT) if isinstance(message_attributes, Mapping) else None
+    value = attribute.get("stringValue") if isinstance(attribute, Mapping) else None
+    moment = parse_timestamp(value) if isinstance(value, str) else None
+    return int(moment.timestamp() * 1000) if moment else None
 
 
 def from_direct_event(event: object, request_id: str) -> InboundMessage:
@@ -106,13 +119,15 @@ def unwrap_document(document: object) -> Payload:
     """The action in an action, an EventBridge event, or a Lambda OnFailure record of either."""
     if is_failure_record(document):
         assert isinstance(document, Mapping)
-        # The original event, processed exactly as it would have been: same action, same idempotency key.
+        # The original event, processed exactly as it would have been: same action, same idempotency key. An
+        # event without an id (a bare action, invoked asynchronously) was keyed by its invocation's request id,
+        # which Lambda keeps for every retry of the event and names in the record.
         inner = unwrap_document(document["requestPayload"])
         context, recorded_at = document["requestContext"], document.get("timestamp")
-        condition = context.get("condition")
+        condition, request_id = context.get("condition"), context.get("requestId")
         return Payload(
             action=inner.action,
-            event_id=inner.event_id,
+            event_id=inner.event_id or (request_id if isinstance(request_id, str) and request_id else None),
             event_time=inner.event_time,
             detail_type=inner.detail_type,
             failure_condition=condition if isinstance(condition, str) else "unknown",

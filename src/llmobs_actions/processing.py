@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from llmobs_actions.actions import ActionResult, ActionRunner, Attempt
+from llmobs_actions.actions import ActionRunner
+from llmobs_actions.attempts import ActionResult, Attempt, EarlierAttempt
+from llmobs_actions.aws_clients import Deadline
 from llmobs_actions.contract import AnyAction, InvalidAction, parse_action
 from llmobs_actions.datadog import DatadogHTTPError, RateLimit
 from llmobs_actions.failures import Backoff, ErrorClass, classify
@@ -54,13 +54,9 @@ class Processor:
         # urllib3 and boto3 clients are thread-safe, so records of a batch wait on Datadog together.
         self._pool = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="record")
 
-    def register(self, context: LambdaContext) -> None:
-        if self._idempotency is not None:
-            self._idempotency.register(context)
-
     def process_batch(self, records: list[Mapping[str, Any]], remaining_ms: RemainingMillis) -> list[Outcome]:
         messages = [from_sqs_record(record) for record in records]
-        with self._settlement.together():
+        with self._settlement.together(Deadline(remaining_ms)):
             futures = [self._pool.submit(self._process_logged, message, None, remaining_ms) for message in messages]
             return [future.result() for future in futures]
 
@@ -101,24 +97,38 @@ class Processor:
             action, resolved = self._runner.resolve(action, attempt)
             if resolved:
                 logger.thread_safe_append_keys(**resolved)
-            result = self._act(action, key, attempt)
+            result = self._act(action, key, attempt, message, remaining_ms)
             if resolved:
                 result = ActionResult(result.summary, result.details | {"resolved": resolved})
         except Exception as error:  # every failure, ours included, ends in the DLQ or back in the queue
             failure = classify(error)
             if failure.error_class is ErrorClass.INTERNAL:
                 logger.exception("unexpected error handling the message")
-            return self._settlement.failed(message, action_name, failure, key, reply)
-        return self._settlement.done(message, action, key, result, reply)
+            return self._settlement.failed(message, action_name, failure, key, reply, Deadline(remaining_ms))
+        return self._settlement.done(message, action, key, result, reply, Deadline(remaining_ms))
 
-    def _act(self, action: AnyAction, key: str, attempt: Attempt) -> ActionResult:
-        if action.dry_run or self._idempotency is None:
-            return self._runner.run(action, attempt)
+    def _act(
+        self, action: AnyAction, key: str, attempt: Attempt, message: InboundMessage, remaining_ms: RemainingMillis
+    ) -> ActionResult:
+        """Do the action once per key: the key's record says what earlier attempts under it asked for, and the
+        action settles those first (adopts what they made, or does it now), whatever brought this delivery."""
+        prepared = self._runner.prepare(action, attempt)  # names filled before the record says what they are
+        if action.dry_run:
+            return self._runner.run(prepared, attempt)
+        if self._idempotency is None:
+            return self._runner.run(prepared, attempt.after(_guessed_earlier(message, attempt, prepared, self._runner)))
         wait = self._runner.throttled_for(action)
         if wait is not None and wait > self._settings.max_throttle_wait_seconds:
             # Checked before the idempotency record is written, so that a throttled try costs no write.
             raise DatadogHTTPError(action.action, 429, "rate limit used up (not sent)", RateLimit(reset_seconds=wait))
-        result = self._idempotency.run(action, key, lambda: self._runner.run(action, attempt))
+        result = self._idempotency.run(
+            action,  # its fingerprint: the request as asked, templates unfilled (as earlier releases stored it)
+            key,
+            self._runner.intent(prepared),
+            lambda earlier: self._runner.run(prepared, attempt.after(earlier)),
+            Deadline(remaining_ms),
+            changed=lambda: attempt.progress.changed,
+        )
         if result.details.get("duplicate"):
             logger.info("duplicate suppressed: already done under this key", extra={"stored": result.details})
         return result
@@ -137,37 +147,33 @@ class Processor:
         # The time the request is for: the action's own (a Scheduler input), else its EventBridge event's.
         event_time = parse_timestamp(getattr(action, "event_time", None) or payload.event_time)
         if payload.failure_condition is not None:
-            # Lambda's asynchronous tries came before this one: they ran at most its longest event age
-            # before the record was made, and the event's own time, if it has one, says when they began.
-            recorded = parse_timestamp(payload.failure_recorded_at)
+            # Lambda's asynchronous tries came before this one; the record's time says when they ended.
             logger.info(
                 "replaying the event of a Lambda OnFailure record", extra={"condition": payload.failure_condition}
             )
-            return Attempt(
-                has_time=has_time,
-                read_timeout=read_timeout,
-                may_have_run_before=True,
-                first_try_at=event_time or (recorded - MAX_ASYNC_EVENT_AGE if recorded else None),
-                event_time=event_time or recorded,  # not the redrive's: days may have passed
-            )
-        if message.from_sqs:
-            first, sent = message.first_received_ms, message.sent_ms
-            return Attempt(
-                has_time=has_time,
-                read_timeout=read_timeout,
-                may_have_run_before=message.receive_count > 1,
-                first_try_at=datetime.fromtimestamp(first / 1000, UTC) if first else None,
-                # A scheduler or producer sending straight to the queue: the time SQS got the message.
-                event_time=event_time or (datetime.fromtimestamp(sent / 1000, UTC) if sent else None),
-            )
-        # Lambda's async retries carry no attempt number: assume an earlier try may exist.
-        return Attempt(
-            has_time=has_time,
-            read_timeout=read_timeout,
-            may_have_run_before=True,
-            first_try_at=event_time,
-            event_time=event_time,
-        )
+            event_time = event_time or parse_timestamp(payload.failure_recorded_at)  # not the redrive's
+        elif message.from_sqs and event_time is None:
+            # A scheduler or producer sending straight to the queue: when SQS first got the message (a copy
+            # redriven from the DLQ carries the original's time: days may have passed since).
+            sent = message.original_sent_ms or message.sent_ms
+            event_time = datetime.fromtimestamp(sent / 1000, UTC) if sent else None
+        return Attempt(has_time=has_time, read_timeout=read_timeout, event_time=event_time)
+
+
+def _guessed_earlier(
+    message: InboundMessage, attempt: Attempt, prepared: AnyAction, runner: ActionRunner
+) -> tuple[EarlierAttempt, ...]:
+    """Without an idempotency record (IDEMPOTENCY_TABLE unset), what the delivery itself says of earlier tries:
+    an SQS message received before, or a direct invocation (Lambda's async retries carry no attempt number)."""
+    now = datetime.now(UTC)
+    if message.from_sqs:
+        if message.receive_count <= 1 or not message.first_received_ms:
+            return ()
+        since = datetime.fromtimestamp(message.first_received_ms / 1000, UTC)
+    else:
+        since = attempt.event_time or now - MAX_ASYNC_EVENT_AGE
+    intent = runner.intent(prepared)
+    return (EarlierAttempt(since, now, intent.target, intent.name, may_have_acted=True),)
 
 
 def _claimed_action(document: object) -> str | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from llmobs_actions.aws_clients import AwsClients
+from llmobs_actions.aws_clients import AwsClients, Bounds, Deadline, OutOfTimeError
 
 # What SQS accepts in a body or a String attribute value ("Amazon SQS message quotas", Message content):
 # #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF. One other character fails the send.
@@ -27,6 +27,7 @@ _KEPT_LONGEST = (
     "error_class",
     "error_message",
     "source_message_id",
+    "original_sent_at",
     "retries_exhausted",
     "http_status",
     "datadog_error",
@@ -36,11 +37,11 @@ _KEPT_LONGEST = (
 )
 
 
-class SqsClient(Protocol):
-    def send_message(self, **kwargs: Any) -> dict[str, Any]: ...
-    def change_message_visibility(self, **kwargs: Any) -> dict[str, Any]: ...
-    def get_queue_url(self, **kwargs: Any) -> dict[str, Any]: ...
-    def get_queue_attributes(self, **kwargs: Any) -> dict[str, Any]: ...
+# SQS calls' usual bounds; each is cut to what the invocation has left (aws_clients.Bounds.within).
+SQS_BOUNDS = Bounds(connect_timeout=3, read_timeout=10, max_attempts=3)
+# How long what a queue's attributes say is trusted: a stack update (a higher MaxReceiveCount, say) reaches
+# warm sandboxes within this.
+FACTS_MAX_AGE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -53,70 +54,63 @@ class QueueFacts:
 
 
 class Queues:
-    def __init__(
-        self, dead_letter_queue_url: str, client: SqsClient | None = None, clients: AwsClients | None = None
-    ) -> None:
+    def __init__(self, dead_letter_queue_url: str, clients: AwsClients | None = None) -> None:
         self._dead_letter_queue_url = dead_letter_queue_url
-        self._client = client
         self._clients = clients or AwsClients()
-        self._lock = threading.Lock()
         self._queue_urls: dict[str, str] = {}
-        self._facts: dict[str, QueueFacts] = {}
+        self._facts: dict[str, tuple[float, QueueFacts]] = {}
         self._dead_letter_limit: int | None = None
 
-    @property
-    def client(self) -> SqsClient:
-        with self._lock:  # boto3 clients are thread-safe; creating one is not
-            if self._client is None:
-                self._client = self._clients.client("sqs", connect_timeout=3, read_timeout=10, max_attempts=3)
-            return self._client
-
-    def dead_letter(self, body: str, attributes: dict[str, str]) -> str:
+    def dead_letter(self, body: str, attributes: dict[str, str], deadline: Deadline) -> str:
         """Send `body` unchanged with `attributes` made SQS-legal and shortened until the two fit."""
         legal = {name: sqs_legal(value) for name, value in attributes.items() if value}
-        fitted = fit_attributes(body, legal, self.dead_letter_limit())
-        response = self.client.send_message(
+        fitted = fit_attributes(body, legal, self.dead_letter_limit(deadline))
+        response = self._client(deadline).send_message(
             QueueUrl=self._dead_letter_queue_url,
             MessageBody=body,
             MessageAttributes={name: {"DataType": ATTRIBUTE_TYPE, "StringValue": v} for name, v in fitted.items()},
         )
         return str(response["MessageId"])
 
-    def delay(self, source_queue_arn: str, receipt_handle: str, seconds: int) -> None:
-        self.client.change_message_visibility(
-            QueueUrl=self.queue_url(source_queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+    def delay(self, source_queue_arn: str, receipt_handle: str, seconds: int, deadline: Deadline) -> None:
+        self._client(deadline).change_message_visibility(
+            QueueUrl=self.queue_url(source_queue_arn, deadline), ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )
 
-    def facts(self, queue_arn: str) -> QueueFacts:
-        """The queue's redrive, retention and visibility timeout, read once per execution environment."""
+    def facts(self, queue_arn: str, deadline: Deadline) -> QueueFacts:
+        """The queue's redrive, retention and visibility timeout, read at most every FACTS_MAX_AGE_SECONDS."""
         cached = self._facts.get(queue_arn)
-        if cached is not None:
-            return cached
+        if cached is not None and time.monotonic() - cached[0] < FACTS_MAX_AGE_SECONDS:
+            return cached[1]
         names = ["RedrivePolicy", "MessageRetentionPeriod", "VisibilityTimeout"]
-        attributes = self.client.get_queue_attributes(QueueUrl=self.queue_url(queue_arn), AttributeNames=names).get(
-            "Attributes", {}
+        attributes = (
+            self._client(deadline)
+            .get_queue_attributes(QueueUrl=self.queue_url(queue_arn, deadline), AttributeNames=names)
+            .get("Attributes", {})
         )
         facts = QueueFacts(
             _max_receive_count(attributes.get("RedrivePolicy")),
             _int(attributes.get("MessageRetentionPeriod")),
             _int(attributes.get("VisibilityTimeout")),
         )
-        self._facts[queue_arn] = facts
+        self._facts[queue_arn] = (time.monotonic(), facts)
         return facts
 
-    def dead_letter_limit(self) -> int:
+    def dead_letter_limit(self, deadline: Deadline) -> int:
         """The DLQ's MaximumMessageSize (body plus attributes), read once."""
         if self._dead_letter_limit is None:
             try:
-                attributes = self.client.get_queue_attributes(
-                    QueueUrl=self._dead_letter_queue_url, AttributeNames=["MaximumMessageSize"]
-                ).get("Attributes", {})
+                attributes = (
+                    self._client(deadline)
+                    .get_queue_attributes(QueueUrl=self._dead_letter_queue_url, AttributeNames=["MaximumMessageSize"])
+                    .get("Attributes", {})
+                )
                 self._dead_letter_limit = _int(attributes.get("MaximumMessageSize")) or DEFAULT_MAXIMUM_MESSAGE_SIZE
             except Exception:  # not allowed to read it, say: SQS's default is the safe assumption
-                self._dead_letter_limit = DEFAULT_MAXIMUM_MESSAGE_SIZE
+                return DEFAULT_MAXIMUM_MESSAGE_SIZE
         return self._dead_letter_limit
 
-    def queue_url(self, queue_arn: str) -> str:
+    def queue_url(self, queue_arn: str, deadline: Deadline) -> str:
         """Resolve arn:aws:sqs:<region>:<account>:<name> to its URL (works on AWS and moto alike)."""
         cached = self._queue_urls.get(queue_arn)
         if cached is not None:
@@ -124,9 +118,16 @@ class Queues:
         parts = queue_arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
             raise ValueError(f"not an SQS queue ARN: {queue_arn!r}")
-        url = str(self.client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"])
+        answer = self._client(deadline).get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])
+        url = str(answer["QueueUrl"])
         self._queue_urls[queue_arn] = url
         return url
+
+    def _client(self, deadline: Deadline) -> Any:
+        client = self._clients.within("sqs", SQS_BOUNDS, deadline.seconds_left())
+        if client is None:
+            raise OutOfTimeError("too little time left for an SQS call")
+        return client
 
 
 def sqs_legal(text: str) -> str:

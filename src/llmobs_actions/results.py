@@ -9,11 +9,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmobs_actions.aws_clients import AwsClients
+from llmobs_actions.aws_clients import AwsClients, Bounds, Deadline
 from llmobs_actions.observability import count, logger
 
 SUCCEEDED = "LLMObs Action Succeeded"
@@ -30,6 +30,9 @@ _PUBLISH_TRIES = 3
 EVENTS_PER_CALL = 10
 EVENTS_BYTES_PER_CALL = 256 * 1024
 _PUBLISH_PAUSE_SECONDS = 0.2
+# EventBridge's and Step Functions' calls' usual bounds; each is cut to what the invocation has left.
+CALL_BOUNDS = Bounds(connect_timeout=2, read_timeout=5, max_attempts=2)
+OUT_OF_TIME = "too little of the invocation left to publish it"
 # Step Functions' answers that no retry can change: the task is over, or never was.
 _TASK_GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 # SendTaskFailure's limits (Step Functions API reference).
@@ -89,32 +92,15 @@ class Reply(BaseModel):
         )
 
 
-class EventsClient(Protocol):
-    def put_events(self, **kwargs: Any) -> dict[str, Any]: ...
-
-
-class StatesClient(Protocol):
-    def send_task_success(self, **kwargs: Any) -> dict[str, Any]: ...
-    def send_task_failure(self, **kwargs: Any) -> dict[str, Any]: ...
-
-
 class Announcer:
     """Publishes result events (when a bus is configured) and answers task tokens, for final outcomes only."""
 
-    def __init__(
-        self,
-        event_bus: str | None,
-        source: str = DEFAULT_SOURCE,
-        clients: AwsClients | None = None,
-        events: EventsClient | None = None,
-        states: StatesClient | None = None,
-    ) -> None:
+    def __init__(self, event_bus: str | None, source: str = DEFAULT_SOURCE, clients: AwsClients | None = None) -> None:
         self._bus, self._source, self._clients = event_bus, source, clients or AwsClients()
-        self._events, self._states = events, states
         self._lock = threading.Lock()
         self._gathered: list[dict[str, str]] | None = None  # inside together(): what goes out at its end
 
-    def announce(self, detail: ResultDetail, reply: Reply) -> None:
+    def announce(self, detail: ResultDetail, reply: Reply, deadline: Deadline) -> None:
         document = detail.model_dump(mode="json", by_alias=True)
         if self._bus:
             entry = {
@@ -128,12 +114,12 @@ class Announcer:
                 if gathered is not None:
                     gathered.append(entry)
             if gathered is None:
-                self._publish([entry])
+                self._publish([entry], deadline)
         if reply.task_token:
-            self._answer_task(reply.task_token, detail, document)
+            self._answer_task(reply.task_token, detail, document, deadline)
 
     @contextlib.contextmanager
-    def together(self) -> Iterator[None]:
+    def together(self, deadline: Deadline) -> Iterator[None]:
         """Result events announced inside go out together at the end, up to 10 an API call: a batch of
         ten costs one PutEvents request instead of ten (task callbacks, one token each, go at once)."""
         with self._lock:
@@ -144,15 +130,20 @@ class Announcer:
             with self._lock:
                 entries, self._gathered = self._gathered or [], None
             for chunk in _requests_of(entries):
-                self._publish(chunk)
+                self._publish(chunk, deadline)
 
-    def _publish(self, entries: list[dict[str, str]]) -> None:
-        """PutEvents, the failed entries tried again briefly; what still fails is logged and counted."""
+    def _publish(self, entries: list[dict[str, str]], deadline: Deadline) -> None:
+        """PutEvents, the failed entries tried again briefly while time is left; what still fails is logged and
+        counted (an outcome that could not be told in time included)."""
         problems: dict[int, str] = {}
         pending = list(range(len(entries)))
         for attempt in range(_PUBLISH_TRIES):
+            client = self._clients.within("events", CALL_BOUNDS, deadline.seconds_left())
+            if client is None:
+                problems = dict.fromkeys(pending, OUT_OF_TIME) if attempt == 0 else problems
+                break
             try:
-                answer = self._events_client().put_events(Entries=[entries[i] for i in pending])
+                answer = client.put_events(Entries=[entries[i] for i in pending])
             except Exception as error:  # throttled, unreachable: tried again briefly, then given up
                 problems = dict.fromkeys(pending, f"{type(error).__name__}: {str(error)[:300]}")
             else:
@@ -162,8 +153,9 @@ class Announcer:
                     return
                 problems = {i: f"{r.get('ErrorCode')}: {r.get('ErrorMessage')}" for i, r in failed}
                 pending = [i for i, _ in failed]
-            if attempt + 1 < _PUBLISH_TRIES:
-                time.sleep(_PUBLISH_PAUSE_SECONDS * (attempt + 1))
+            pause = _PUBLISH_PAUSE_SECONDS * (attempt + 1)
+            if attempt + 1 < _PUBLISH_TRIES and deadline.seconds_left() > pause:
+                time.sleep(pause)
         for index, problem in problems.items():
             logger.error(
                 "result event not published; the action's outcome stands",
@@ -171,13 +163,18 @@ class Announcer:
             )
             count("ResultPublishFailed")
 
-    def _answer_task(self, token: str, detail: ResultDetail, document: dict[str, Any]) -> None:
+    def _answer_task(self, token: str, detail: ResultDetail, document: dict[str, Any], deadline: Deadline) -> None:
+        states = self._clients.within("stepfunctions", CALL_BOUNDS, deadline.seconds_left())
+        if states is None:
+            logger.error("task callback not sent: " + OUT_OF_TIME)
+            count("TaskCallbackFailed")
+            return
         try:
             if detail.status == "succeeded":
-                self._states_client().send_task_success(taskToken=token, output=json.dumps(document))
+                states.send_task_success(taskToken=token, output=json.dumps(document))
             else:
                 assert detail.error is not None
-                self._states_client().send_task_failure(
+                states.send_task_failure(
                     taskToken=token,
                     error=detail.error.error_class[:_MAX_ERROR_CHARS],
                     cause=detail.error.message[:_MAX_CAUSE_CHARS],
@@ -190,21 +187,6 @@ class Announcer:
                 extra={"error_code": code or type(error).__name__},
             )
             count("TaskCallbackFailed")
-
-    def _events_client(self) -> EventsClient:
-        with self._lock:
-            if self._events is None:
-                self._events = self._client("events")
-            return self._events
-
-    def _client(self, service: str) -> Any:  # made at the first result: announcing nothing loads nothing
-        return self._clients.client(service, connect_timeout=2, read_timeout=5, max_attempts=2)
-
-    def _states_client(self) -> StatesClient:
-        with self._lock:
-            if self._states is None:
-                self._states = self._client("stepfunctions")
-            return self._states
 
 
 def result_detail(

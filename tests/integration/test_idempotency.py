@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 
 import boto3
@@ -13,6 +14,7 @@ from llmobs_actions import handler
 from local.datadog_emulator import DatadogEmulator, Fault
 from local.poller import Poller, sqs_record
 from local.runtime_api import LambdaRuntime
+from local.servers import thread
 from local.strict_aws import AwsFault
 from tests.conftest import (
     DATASET_ID,
@@ -138,11 +140,11 @@ def test_a_delete_retried_after_partial_progress_succeeds_whatever_datadog_answe
     monkeypatch.setenv("DELETE_CHUNK_SIZE", "1")
     handler.processor.cache_clear()
     # ...and a first attempt deleted the first id, then met an outage on the second
-    emulator.inject(Fault(status=503, times=1, path_contains="/experiments/delete"))
-    emulator.experiments[EXPERIMENT_IDS[0]].deleted_at = "2026-11-22T03:00:00Z"
+    emulator.inject(Fault(status=503, times=1, path_contains="/experiments/delete", skip=1))
     message_id = send(aws, delete_action())
     poller.poll_once()
     assert poller.deliveries[message_id].responses == ["retry"]
+    assert emulator.experiments[EXPERIMENT_IDS[0]].deleted_at
 
     # WHEN the message comes back
     assert poller.run_until_empty(timeout_seconds=20)
@@ -163,19 +165,26 @@ def test_a_first_delete_of_an_unknown_experiment_is_still_rejected(
     assert (dead["attributes"]["error_class"], dead["attributes"]["http_status"]) == ("rejected", "404")
 
 
-def test_a_lambda_timeout_in_the_middle_of_a_clone_is_finished_once(
+def test_a_sandbox_killed_in_the_middle_of_a_clone_is_finished_once(
     aws: Aws, emulator: DatadogEmulator, function_env: None, tmp_path: Path
 ) -> None:
-    """The sandbox is killed after Datadog performed the clone, before its idempotency record was completed
-    (DynamoDB hangs); the retry, after the in-progress window (the killed invocation's deadline), finds
-    the dataset that clone made instead of cloning again."""
-    assert aws.front is not None
-    aws.front.inject(AwsFault(target="DynamoDB_20120810.UpdateItem", hang_seconds=30))
+    """The sandbox dies while Datadog is making the clone (its answer never comes back); the next delivery,
+    once the dead invocation's deadline has passed, finds in the key's record what that attempt asked for,
+    and adopts the dataset it made instead of cloning again."""
+    emulator.inject(Fault(delay_seconds=5, path_contains="/clone"))  # done at once, answered too late
     environment = {"MIN_REMAINING_TIME_MS": "500", "RETRY_BASE_DELAY_SECONDS": "0"}
     with (tmp_path / "function.log").open("w") as log, LambdaRuntime(environment, 3, log=log) as runtime:
+
+        def kill_during_the_clone() -> None:
+            while not emulator.datasets_named("interrupted"):
+                time.sleep(0.01)
+            runtime.kill()
+
+        killer = thread(kill_during_the_clone, "probe/killer")
         poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, runtime.invoke, batch_size=1)
         message_id = send(aws, clone_action(name="interrupted"))
         assert poller.run_until_empty(timeout_seconds=40)
+        killer.join(timeout=5)
     delivery = poller.deliveries[message_id]
     assert delivery.responses[0].startswith("error: Sandbox.Timedout")
     assert delivery.responses[-1] == "done"
@@ -259,7 +268,15 @@ def test_an_action_whose_record_cannot_be_completed_is_reported_done_not_retried
 ) -> None:
     # GIVEN DynamoDB takes the in-progress record but fails every update that would complete it
     assert aws.front is not None
-    aws.front.inject(AwsFault(target="DynamoDB_20120810.UpdateItem", code="InternalServerError", status=500, times=10))
+    aws.front.inject(
+        AwsFault(
+            target="DynamoDB_20120810.UpdateItem",
+            code="InternalServerError",
+            status=500,
+            times=10,
+            body_contains="COMPLETED",
+        )
+    )
     message_id = send(aws, clone_action(name="ran, not recorded"))
 
     # WHEN the clone runs

@@ -14,7 +14,7 @@ import pytest
 
 from llmobs_actions import handler
 from llmobs_actions.actions import ids_digest
-from local.datadog_emulator import DatadogEmulator
+from local.datadog_emulator import DatadogEmulator, Fault
 from local.scheduler import scheduled_input
 from tests.conftest import (
     DATASET_ID,
@@ -190,11 +190,23 @@ def test_an_explicit_delete_deletes_a_protected_dataset_too(
 
 
 def test_a_delete_retried_after_part_of_it_happened_finishes_the_rest(
-    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext, snapshots: dict[int, str]
+    aws: Aws,
+    emulator: DatadogEmulator,
+    function_env: None,
+    context: FakeLambdaContext,
+    snapshots: dict[int, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     emulator.refuse_deleting_gone_datasets = True  # a stricter Datadog refuses ids it already deleted
-    emulator.datasets[snapshots[1]].deleted_at = stamp(0)  # what the first try did before it was cut off
-    action = {"action": "delete_datasets", "project_id": PROJECT_ID, "dataset_ids": [snapshots[1], snapshots[2]]}
+    monkeypatch.setenv("DELETE_CHUNK_SIZE", "1")
+    handler.processor.cache_clear()
+    # the first try deletes the first dataset, then meets an outage
+    emulator.inject(Fault(status=503, times=1, path_contains="/datasets/delete", skip=1))
+    ids = [snapshots[1], snapshots[2]]
+    action = {"action": "delete_datasets", "project_id": PROJECT_ID, "dataset_ids": ids, "idempotency_key": "del-1"}
+    first = handle(aws, context, action)
+    assert len(first["batchItemFailures"]) == 1
+    assert gone(emulator, snapshots) == {1}
 
     assert handle(aws, context, action, receive_count=2) == {"batchItemFailures": []}
 

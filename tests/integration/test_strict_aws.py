@@ -207,3 +207,30 @@ def test_a_reset_ends_every_move_task_settling_rule_and_hung_call(aws: Aws, loca
     assert time.monotonic() - started < 5
     assert [t.name for t in local_threads() if "move-task" in t.name or "rule-settling" in t.name] == []
     assert fresh.sqs.receive_message(QueueUrl=fresh.queue_url, WaitTimeSeconds=2).get("Messages", []) == []
+
+
+def test_a_conditional_write_is_atomic_as_dynamodb_makes_it(aws: Aws) -> None:
+    """Of writers racing to take one item under the same condition, exactly one wins (moto alone checks and
+    writes without a lock, and now and then lets two through)."""
+    dynamodb = boto3.client("dynamodb")
+    for trial in range(20):
+        key = {"id": {"S": f"race-{trial}"}}
+        dynamodb.put_item(TableName=aws.table_name, Item=key | {"status": {"S": "free"}})
+        winners: list[int] = []
+
+        def take(writer: int, key: dict[str, dict[str, str]] = key, winners: list[int] = winners) -> None:
+            with contextlib.suppress(ClientError):
+                boto3.client("dynamodb").update_item(
+                    TableName=aws.table_name,
+                    Key=key,
+                    UpdateExpression="SET #status = :taken",
+                    ConditionExpression="#status = :free",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":taken": {"S": "taken"}, ":free": {"S": "free"}},
+                )
+                winners.append(writer)
+
+        writers = [thread(take, "probe/writer", n) for n in range(6)]
+        for writer in writers:
+            writer.join(timeout=10)
+        assert len(winners) == 1, f"trial {trial}: {len(winners)} writers took the item"
