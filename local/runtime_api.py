@@ -99,9 +99,10 @@ class LambdaRuntime:
             text=True,
         )
 
-    def invoke(self, event: Any) -> Any:
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
+        """Invoke with `event`; `request_id` as Lambda keeps it for the retries of one asynchronous event."""
         deadline_ms = int((time.time() + self.timeout_seconds) * 1000)
-        invocation = _Invocation(str(uuid.uuid4()), event, deadline_ms)
+        invocation = _Invocation(request_id or str(uuid.uuid4()), event, deadline_ms)
         self._pending.put(invocation)
         if not invocation.done.wait(self.timeout_seconds + 1):
             # As Lambda does at the deadline: stop the sandbox mid-work; the next invocation starts cold.

@@ -17,8 +17,10 @@ The rules, from the services' own documentation:
 - SQS "ChangeMessageVisibility": 0 to 43,200 seconds.
 - EventBridge "PutEvents" and "Calculating PutEvents event entry size": at most 10 entries; an entry's
   size (14 bytes for Time, the UTF-8 bytes of Source, DetailType, Detail and each of Resources) is at
-  most 256 KB, else the whole request is refused; a Detail that is not a JSON object fails its entry
-  with `MalformedDetail` (moto takes both).
+  most 256 KB, and so is the request's total ("The total entry size must be less than 256KB"), else the
+  whole request is refused; a Detail that is not a JSON object fails its entry with `MalformedDetail`
+  (moto takes all three).
+- SQS "StartMessageMoveTask": MaxNumberOfMessagesPerSecond is a whole number of at most 500.
 
 DynamoDB "Condition expressions": a conditional write is atomic, its check and its change one step. moto
 checks, then writes, without a lock: two concurrent UpdateItems on one item can both pass a condition only
@@ -360,9 +362,14 @@ class StrictAws:
                     "There is already a task running. Only one active task is allowed for a source queue arn "
                     "at a given time.",
                 )
+        rate = document.get("MaxNumberOfMessagesPerSecond")
+        if rate is not None and (not isinstance(rate, int) or not 1 <= rate <= 500):
+            raise Refused(
+                "InvalidParameterValue",
+                f"Value {rate} for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: must be 1 to 500.",
+            )
         source_url = self._url_of(source)
         waiting = self._moto.get_queue_attributes(QueueUrl=source_url, AttributeNames=["ApproximateNumberOfMessages"])
-        rate = document.get("MaxNumberOfMessagesPerSecond")
         task = MoveTask(
             handle=f"local-{time.time_ns()}",
             source_arn=source,
@@ -477,9 +484,9 @@ def _check_put_events(document: dict[str, Any]) -> None:
     entries = document.get("Entries") or []
     if not 1 <= len(entries) <= EVENTS_MAX_ENTRIES:
         raise Refused("ValidationException", "1 validation error detected: Entries must have 1 to 10 members")
-    for entry in entries:
-        if _entry_size(entry) > EVENTS_MAX_ENTRY_BYTES:
-            raise Refused("ValidationException", "Total size of the entries in the request is over the limit.")
+    sizes = [_entry_size(entry) for entry in entries]
+    if max(sizes) > EVENTS_MAX_ENTRY_BYTES or sum(sizes) > EVENTS_MAX_ENTRY_BYTES:
+        raise Refused("ValidationException", "Total size of the entries in the request is over the limit.")
 
 
 def _entry_size(entry: dict[str, Any]) -> int:

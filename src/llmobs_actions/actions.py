@@ -288,11 +288,11 @@ class ActionRunner:
             ),
         )
         selection = _Selection.of(listed, action, attempt, self._protect_key)
-        selection.keep_newest(action.keep_newest, "newest")
+        rules: list[tuple[str, int, Callable[[ExperimentSummary], str] | None]] = [("newest", action.keep_newest, None)]
         if action.keep_newest_per_name is not None:
             selection.spared["newest_per_name"] += 0  # counted even when nothing needs sparing
-            for name in sorted({experiment.name for experiment in selection.candidates()}):
-                selection.keep_newest(action.keep_newest_per_name, "newest_per_name", partial(_named, name))
+            rules.append(("newest_per_name", action.keep_newest_per_name, _name_of))
+        selection.keep_newest(rules)
         ranked = action.keep_newest > 0 or action.keep_newest_per_name is not None
         return self._prune_selected(selection, ranked, action, _Deletion.of_experiments, attempt)
 
@@ -315,7 +315,7 @@ class ActionRunner:
             )
             in_use = {experiment.dataset_id for experiment in experiments}
             selection.spare("in_use", lambda dataset: dataset.id in in_use)
-        selection.keep_newest(action.keep_newest, "newest")
+        selection.keep_newest([("newest", action.keep_newest, None)])
         project = action.project
         return self._prune_selected(
             selection, action.keep_newest > 0, action, lambda ids: _Deletion.of_datasets(project, ids), attempt
@@ -490,8 +490,8 @@ def _the_one(kind: str, name: str, ids: list[str], project_id: str) -> str:
     return ids[0]
 
 
-def _named(name: str, item: _Listed) -> bool:
-    return item.name == name
+def _name_of(item: _Listed) -> str:
+    return item.name
 
 
 def is_protected(metadata: Mapping[str, object], key: str) -> bool:
@@ -584,13 +584,22 @@ class _Selection(Generic[L]):
         self.undated = [item for item in self.undated if not applies(item)]
         self.spared[reason] += before - len(self.dated) - len(self.undated)
 
-    def keep_newest(self, count: int, reason: str, among: Callable[[L], bool] = lambda _: True) -> None:
-        """Spare the newest `count` still doomed (of those `among` picks)."""
-        if count <= 0:
-            return
-        newest = {id(item) for _, item in [pair for pair in self.dated if among(pair[1])][:count]}
-        self.spared[reason] += len(newest)
-        self.dated = [(when, item) for when, item in self.dated if id(item) not in newest]
+    def keep_newest(self, rules: list[tuple[str, int, Callable[[L], str] | None]]) -> None:
+        """Spare, of what is still to be deleted, the newest `count` of each rule's groups (all as one group when
+        the rule has no grouping). Every rule ranks the same items, so keep_newest 1 with keep_newest_per_name 1
+        keeps the newest run and the newest run of each name, never an older run in the newest's place; an item
+        kept by several rules counts under the first."""
+        kept: dict[int, str] = {}
+        for reason, count, group in rules:
+            seen: Counter[str] = Counter()
+            for _, item in self.dated:  # newest first
+                grouped = group(item) if group is not None else ""
+                if seen[grouped] < count:
+                    seen[grouped] += 1
+                    kept.setdefault(id(item), reason)
+        for reason in kept.values():
+            self.spared[reason] += 1
+        self.dated = [(when, item) for when, item in self.dated if id(item) not in kept]
 
     def doomed(self, ranked: bool) -> list[str]:
         """What is left to delete; with a ranking, an undated item cannot be ranked, so it stays."""

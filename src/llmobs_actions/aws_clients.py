@@ -34,7 +34,7 @@ class Bounds:
 
     @property
     def worst_case_seconds(self) -> float:
-        backoff = 2 ** (self.max_attempts - 1) - 1  # botocore's standard mode, throttled: 1 s, then 2 s, ...
+        backoff = float(2 ** (self.max_attempts - 1) - 1)  # botocore's standard mode, throttled: 1 s, then 2 s, ...
         return self.max_attempts * (self.connect_timeout + self.read_timeout) + backoff
 
     def within(self, seconds: float) -> Bounds | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from llmobs_actions.contract import InvalidAction, parse_action
 from llmobs_actions.dead_letters import Selection, counts, read_all, redrive_selected, release
-from llmobs_actions.messages import is_sqs_event, unwrap, unwrap_document
+from llmobs_actions.messages import SOURCE_MESSAGE_ID, is_sqs_event, unwrap, unwrap_document
 from llmobs_actions.result_watch import ResultWatch, WatchError
 from llmobs_actions.results import DEFAULT_SOURCE as RESULT_SOURCE
 
@@ -368,8 +368,11 @@ def _outcome_line(detail: dict[str, Any]) -> str:
     result = detail.get("result") or {}
     dry = " (dry run)" if detail.get("dry_run") else ""
     if "new_dataset_id" in result:
-        return f"done{dry}: new dataset {result['new_dataset_id']} named {result.get('name')!r} " + (
-            f"(version {result.get('current_version')}){again}"
+        version = result.get("current_version")
+        adopted = " (made by an earlier attempt)" if result.get("adopted") else ""
+        return (
+            f"done{dry}: new dataset {result['new_dataset_id']} named {result.get('name')!r}"
+            f"{f' (version {version})' if version is not None else ''}{adopted}{again}"
         )
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.items() if type(v) is int)
     return f"done{dry}: {detail.get('action')}: {counts or 'nothing to report'}{again}"
@@ -479,8 +482,16 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
         print("nothing moved")
         return 1
     print(f"moving {plan}")
-    if len(chosen) == len(letters):
-        return _move_task(sqs, dlq_url, queue_url, args)  # nothing filtered: SQS moves them itself
+    # A move task moves everything, what arrived since included, with new message ids and the attributes kept:
+    # only for an unfiltered redrive of messages whose attributes name their first message (the function's).
+    keeps_identity = all(SOURCE_MESSAGE_ID in letter.attributes for letter in letters)
+    if (
+        len(chosen) == len(letters)
+        and not selection.filters
+        and keeps_identity
+        and _a_move_task_rate(args.max_per_second)
+    ):
+        return _move_task(sqs, dlq_url, queue_url, args)
     moved = redrive_selected(
         sqs,
         dlq_url,
@@ -492,6 +503,11 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
     )
     print(f"\nmoved {moved} message(s)")
     return 0 if moved == len(chosen) else 1
+
+
+def _a_move_task_rate(rate: float | None) -> bool:
+    """Whether SQS's move task can keep this rate: MaxNumberOfMessagesPerSecond is a whole number, 1 to 500."""
+    return rate is None or (rate == int(rate) and 1 <= rate <= 500)
 
 
 def _move_task(sqs: Any, dlq_url: str, queue_url: str, args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from llmobs_actions.messages import ORIGINAL_SENT_AT, is_failure_record
+from llmobs_actions.messages import ORIGINAL_SENT_AT, SOURCE_MESSAGE_ID, is_failure_record
 
 REDRIVEN = "moved by SQS after maxReceiveCount (reasons: the function's log lines, by message_id)"
 # While being read, a message stays hidden this long, so that each receive brings new ones.
@@ -215,16 +215,15 @@ def redrive_selected(
                     kept.append(letter)
                     continue
                 started = time.monotonic()
-                # the body unchanged, and the original's time: the request's {date} and age are its own
-                original = letter.original_sent_at
+                # the body unchanged, with what makes the copy the same request: the first message's id (the
+                # key of a message without one of its own) and time (its {date}, its age), as a move task keeps
+                identity = {SOURCE_MESSAGE_ID: letter.source_message_id, ORIGINAL_SENT_AT: letter.original_sent_at}
                 sqs.send_message(
                     QueueUrl=destination_url,
                     MessageBody=letter.body,
-                    **(
-                        {"MessageAttributes": {ORIGINAL_SENT_AT: {"DataType": "String", "StringValue": original}}}
-                        if original
-                        else {}
-                    ),
+                    MessageAttributes={
+                        name: {"DataType": "String", "StringValue": value} for name, value in identity.items() if value
+                    },
                 )
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=letter.receipt_handle)
                 moved += 1

@@ -12,7 +12,7 @@ from llmobs_actions.aws_clients import OutOfTimeError
 from llmobs_actions.contract import InvalidAction
 from llmobs_actions.datadog import DatadogHTTPError, DatadogNoAnswerError, DatadogUnreachableError
 from llmobs_actions.keys import SecretMisconfiguredError, SecretUnavailableError
-from llmobs_actions.messages import ORIGINAL_SENT_AT, InboundMessage
+from llmobs_actions.messages import ORIGINAL_SENT_AT, SOURCE_MESSAGE_ID, InboundMessage
 
 
 class ErrorClass(StrEnum):
@@ -60,7 +60,11 @@ class IdempotencyConflictError(Exception):
 
 
 class IdempotencyBusyError(Exception):
-    """The same idempotency key is being performed elsewhere right now."""
+    """The same idempotency key is being performed elsewhere right now, by an attempt that may hold it that long."""
+
+    def __init__(self, message: str, held_for_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.held_for_seconds = held_for_seconds
 
 
 class IdempotencyStoreError(Exception):
@@ -108,7 +112,7 @@ def classify(error: BaseException) -> Failure:
         case IdempotencyConflictError():
             return Failure(ErrorClass.REJECTED, message)
         case IdempotencyBusyError():
-            return Failure(ErrorClass.IN_PROGRESS, message)
+            return Failure(ErrorClass.IN_PROGRESS, message, retry_after_seconds=error.held_for_seconds)
         case AuthRejectedError():
             return Failure(ErrorClass.AUTH, message, error.status, error.detail or None)
         case DatadogHTTPError():
@@ -196,6 +200,9 @@ class Backoff:
             # Back just after the window resets (SQS counts whole seconds); the jitter keeps a throttled
             # batch from arriving as one burst, while the client's rate budget stops any overshoot.
             return max(1, min(self.max_seconds, math.ceil(wait + random.uniform(0, 0.5))))  # noqa: S311 (jitter)
+        if failure.error_class is ErrorClass.IN_PROGRESS and failure.retry_after_seconds is not None:
+            # Back when the attempt holding the key must have ended: no receive is spent while it works.
+            return max(1, min(self.max_seconds, math.ceil(failure.retry_after_seconds + 1)))
         if failure.error_class is ErrorClass.OUT_OF_TIME or self.base_seconds == 0:
             return None  # untouched: the queue's own visibility timeout brings it back
         return int(self.nominal(receive_count) * random.uniform(_LEAST_JITTER, 1.0))  # noqa: S311 (jitter)
@@ -216,7 +223,7 @@ def dead_letter_attributes(
     attributes = {
         "error_class": failure.error_class.value,
         "error_message": failure.message,
-        "source_message_id": message.message_id or "unknown",
+        SOURCE_MESSAGE_ID: message.first_message_id or "unknown",  # a redrive's copy keeps the request's key
         "receive_count": str(message.receive_count),
         "failed_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
     }

@@ -269,7 +269,11 @@ def _refusal(old: dict[str, Any], hashes: tuple[str, str]) -> Exception:
         return IdempotencyConflictError("idempotency key already used for a different request")
     if old.get("status", {}).get("S") == COMPLETED:
         return _Duplicate(old)
-    return IdempotencyBusyError("the same idempotency key is being processed elsewhere")
+    try:
+        held = max(0.0, int(old["in_progress_expiration"]["N"]) / 1000 - time.time())
+    except (KeyError, ValueError):
+        held = None
+    return IdempotencyBusyError("the same idempotency key is being processed elsewhere", held)
 
 
 class _Duplicate(Exception):

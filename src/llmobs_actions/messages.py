@@ -14,6 +14,8 @@ from llmobs_actions.contract import InvalidAction
 # The message attribute that carries, on a copy of a message (dead-lettered, then redriven), when SQS first got
 # the original: name templates and age cut-offs read the request's time, not the copy's.
 ORIGINAL_SENT_AT = "original_sent_at"
+# ...and the id of the message the request first came in: a key of its own, the copy's key too.
+SOURCE_MESSAGE_ID = "source_message_id"
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,17 @@ class InboundMessage:
     first_received_ms: int | None = None
     sent_ms: int | None = None
     original_sent_ms: int | None = None  # a redriven copy's original's SentTimestamp (ORIGINAL_SENT_AT)
+    original_message_id: str | None = None  # a redriven copy's original's message id (SOURCE_MESSAGE_ID)
     malformed: str | None = None  # what is wrong with the record itself (SQS never sends such a record)
 
     @property
     def from_sqs(self) -> bool:
         return self.receipt_handle is not None
+
+    @property
+    def first_message_id(self) -> str:
+        """The id of the message the request first came in (this one, unless it is a redriven copy)."""
+        return self.original_message_id or self.message_id
 
 
 @dataclass(frozen=True)
@@ -87,14 +95,20 @@ def from_sqs_record(record: Mapping[str, Any]) -> InboundMessage:
         receipt_handle=str(record.get("receiptHandle", "")),
         first_received_ms=_int(attributes.get("ApproximateFirstReceiveTimestamp")),
         sent_ms=_int(attributes.get("SentTimestamp")),
-        original_sent_ms=_original_sent_ms(record.get("messageAttributes")),
+        original_sent_ms=_moment_ms(_attribute(record, ORIGINAL_SENT_AT)),
+        original_message_id=_attribute(record, SOURCE_MESSAGE_ID),
     )
 
 
-def _original_sent_ms(message_attributes: object) -> int | None:
-    attribute = message_attributes.get(ORIGINAL_SENT_AT) if isinstance(message_attributes, Mapping) else None
+def _attribute(record: Mapping[str, Any], name: str) -> str | None:
+    attributes = record.get("messageAttributes")
+    attribute = attributes.get(name) if isinstance(attributes, Mapping) else None
     value = attribute.get("stringValue") if isinstance(attribute, Mapping) else None
-    moment = parse_timestamp(value) if isinstance(value, str) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _moment_ms(value: str | None) -> int | None:
+    moment = parse_timestamp(value)
     return int(moment.timestamp() * 1000) if moment else None
 
 

@@ -44,7 +44,8 @@ def report(outcomes: list[Outcome]) -> None:
     for outcome in outcomes:
         if outcome.status is Status.DONE:
             count("DuplicateSuppressed" if outcome.details.get("duplicate") else "ActionSucceeded")
-            if outcome.action == "prune_experiments" and not outcome.details.get("dry_run"):
+            done_now = not outcome.details.get("dry_run") and not outcome.details.get("duplicate")
+            if outcome.action == "prune_experiments" and done_now:  # a duplicate deleted nothing
                 count("ExperimentsPruned", float(str(outcome.details.get("deleted", 0))))
             continue
         if outcome.failure is not None:

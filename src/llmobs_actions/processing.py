@@ -9,7 +9,7 @@ from typing import Any
 
 from llmobs_actions.actions import ActionRunner
 from llmobs_actions.attempts import ActionResult, Attempt, EarlierAttempt
-from llmobs_actions.aws_clients import Deadline
+from llmobs_actions.aws_clients import Deadline, OutOfTimeError
 from llmobs_actions.contract import AnyAction, InvalidAction, parse_action
 from llmobs_actions.datadog import DatadogHTTPError, RateLimit
 from llmobs_actions.failures import Backoff, ErrorClass, classify
@@ -56,6 +56,7 @@ class Processor:
 
     def process_batch(self, records: list[Mapping[str, Any]], remaining_ms: RemainingMillis) -> list[Outcome]:
         messages = [from_sqs_record(record) for record in records]
+        self._settlement.prepare(messages, Deadline(remaining_ms))
         with self._settlement.together(Deadline(remaining_ms)):
             futures = [self._pool.submit(self._process_logged, message, None, remaining_ms) for message in messages]
             return [future.result() for future in futures]
@@ -90,7 +91,7 @@ class Processor:
             action_name = _claimed_action(payload.action)
             logger.thread_safe_append_keys(action=action_name)
             action = parse_action(payload.action, max_experiment_ids=self._settings.max_experiment_ids)
-            key = action.idempotency_key or payload.event_id or message.message_id
+            key = action.idempotency_key or payload.event_id or message.first_message_id
             logger.thread_safe_append_keys(idempotency_key=key)
             attempt = self._attempt(message, payload, action, remaining_ms)
             # Names become ids before anything else: the idempotency record is about what they named now.
@@ -121,6 +122,8 @@ class Processor:
         if wait is not None and wait > self._settings.max_throttle_wait_seconds:
             # Checked before the idempotency record is written, so that a throttled try costs no write.
             raise DatadogHTTPError(action.action, 429, "rate limit used up (not sent)", RateLimit(reset_seconds=wait))
+        if not attempt.has_time(0):  # an attempt that takes the key must have the time to act under it
+            raise OutOfTimeError("too little Lambda time left to start the action")
         result = self._idempotency.run(
             action,  # its fingerprint: the request as asked, templates unfilled (as earlier releases stored it)
             key,

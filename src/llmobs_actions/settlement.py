@@ -30,6 +30,15 @@ class Settlement:
         self._backoff = backoff
         self._announcer = announcer
 
+    def prepare(self, messages: list[InboundMessage], deadline: Deadline) -> None:
+        """Read, before any action, what the queues of retried messages say of their last receive: a last
+        receive that runs out of time is then still dead-lettered with its reason, not left to SQS's redrive."""
+        for arn in {m.source_arn for m in messages if m.from_sqs and m.source_arn and m.receive_count > 1}:
+            try:
+                self._queues.facts(arn, deadline)
+            except Exception:  # read again when needed, as before
+                logger.warning("could not read the source queue's redrive policy", exc_info=True)
+
     def together(self, deadline: Deadline) -> AbstractContextManager[None]:
         """Settle a batch inside: its result events go out together when it ends, if time is left for them."""
         return self._announcer.together(deadline) if self._announcer is not None else nullcontext()
