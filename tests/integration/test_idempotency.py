@@ -310,3 +310,62 @@ def test_a_stored_result_stays_small_whatever_the_number_of_ids(
     assert sum(1 for e in emulator.experiments.values() if e.deleted_at) == 10_000
     [record] = boto3.client("dynamodb").scan(TableName=aws.table_name)["Items"]
     assert len(json.dumps(record)) < 4_000
+
+
+def test_the_same_delete_resent_with_its_ids_in_another_order_is_a_duplicate(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    # GIVEN a delete done under a key
+    send(aws, delete_action(idempotency_key="cleanup-7"))
+    assert poller.run_until_empty(timeout_seconds=20)
+
+    # WHEN the producer resends it with the same ids in another order
+    resent = send(aws, delete_action(experiment_ids=list(reversed(EXPERIMENT_IDS)), idempotency_key="cleanup-7"))
+    assert poller.run_until_empty(timeout_seconds=20)
+
+    # THEN it is the same request: a duplicate, not a conflict in the DLQ
+    assert poller.deliveries[resent].responses == ["done"]
+    assert aws.dead_letters() == []
+    assert len(emulator.calls("POST", "/experiments/delete")) == 1
+
+
+def test_a_record_the_previous_release_wrote_with_powertools_still_matches(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller
+) -> None:
+    """The previous release kept its records with Powertools Idempotency, its ids in the order given: a delivery
+    across the deployment must find the stored result, not run again, nor call it a different request."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    from llmobs_actions.contract import parse_action
+    from llmobs_actions.idempotency import KEY_PREFIX, legacy_fingerprint
+
+    # GIVEN a delete, its ids not in order, completed under the previous release (written as it wrote it)
+    ids = sorted(EXPERIMENT_IDS, reverse=True)
+    action = parse_action(delete_action(experiment_ids=ids, idempotency_key="before-the-upgrade"))
+    config = IdempotencyConfig(
+        event_key_jmespath="key", payload_validation_jmespath="fingerprint", raise_on_no_idempotency_key=True
+    )
+    config.register_lambda_context(FakeLambdaContext())  # as the previous release did on every invocation
+    layer = DynamoDBPersistenceLayer(table_name=aws.table_name, boto3_client=boto3.client("dynamodb"))
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=layer, config=config, key_prefix=KEY_PREFIX)
+    def previous_release(request: dict[str, str]) -> dict[str, object]:
+        return {"summary": "deleted 2 experiment(s)", "details": {"deleted": 2, "already_gone": 0}}
+
+    stored = {"key": "delete_experiments:before-the-upgrade", "fingerprint": legacy_fingerprint(action)}
+    previous_release(request=stored)
+
+    # WHEN the same message is delivered again after the deployment
+    message_id = send(aws, delete_action(experiment_ids=ids, idempotency_key="before-the-upgrade"))
+    assert poller.run_until_empty(timeout_seconds=20)
+
+    # THEN the stored result stands: a duplicate, Datadog not called
+    assert poller.deliveries[message_id].responses == ["done"]
+    assert emulator.calls("POST", "/experiments/delete") == []
+    assert aws.dead_letters() == []
+    [event] = aws.result_events()
+    assert (event["detail"]["duplicate"], event["detail"]["result"]["deleted"]) == (True, 2)
