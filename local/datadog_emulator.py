@@ -169,6 +169,9 @@ class DatadogEmulator:
         # Datadog's spec does not say whether filter[name] matches exactly; True plays one that matches
         # every name containing the text, so that a client must check names itself.
         self.name_filter_contains = False
+        # True plays a paging bug: every page of a listing names a next one, for ever (pup#678 stopped early;
+        # this is the other way round). A client must stop somewhere.
+        self.listing_never_ends = False
         self.requests: list[RecordedRequest] = []
         self.projects: dict[str, Project] = {}
         self.datasets: dict[str, Dataset] = {}
@@ -464,7 +467,7 @@ class DatadogEmulator:
             and (not ids or e.id in ids)
             and name in (None, e.name)
         ]
-        answer = _page([e.resource() for e in items], query, default_limit=5000)
+        answer = _page([e.resource() for e in items], query, default_limit=5000, endless=self.listing_never_ends)
         if self.after_listing_experiments:
             self.after_listing_experiments.pop(0)()
         return answer
@@ -687,7 +690,9 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _page(items: list[dict[str, Any]], query: dict[str, list[str]], default_limit: int) -> tuple[int, Any]:
+def _page(
+    items: list[dict[str, Any]], query: dict[str, list[str]], default_limit: int, endless: bool = False
+) -> tuple[int, Any]:
     """Cursor pagination as Datadog does it: page[cursor] in, meta.after out (absent on the last page)."""
     try:
         limit = min(int(_first(query, "page[limit]") or default_limit), 5000)
@@ -696,4 +701,6 @@ def _page(items: list[dict[str, Any]], query: dict[str, list[str]], default_limi
         return 400, _errors("Bad Request", "invalid page parameters")
     page = items[start : start + max(limit, 1)]
     after = str(start + len(page)) if start + len(page) < len(items) else None
+    if endless:
+        after = str(start + 1)
     return 200, {"data": page, "meta": {"after": after}}

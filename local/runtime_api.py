@@ -150,15 +150,20 @@ class LambdaRuntime:
 
     # -- the Runtime API --------------------------------------------------------------------------
     def next_invocation(self) -> _Invocation:
-        """The next event, as soon as there is one (the runtime client's long poll); ends with the server."""
+        """The next event, as soon as there is one (the runtime client's long poll); ends with the server, or
+        with the sandbox that asked (a long poll of a killed sandbox must not take the next one's event)."""
+        sandbox = self.cold_starts
         self._ready.set()
         while True:
             try:
                 invocation = self._pending.get(timeout=0.1)
             except queue.Empty:
-                if self._server.stopping.is_set():
-                    raise ConnectionAbortedError("the Runtime API stopped") from None
+                if self._server.stopping.is_set() or sandbox != self.cold_starts:
+                    raise ConnectionAbortedError("the Runtime API stopped, or its sandbox was killed") from None
                 continue
+            if sandbox != self.cold_starts:
+                self._pending.put(invocation)  # for the sandbox that lives now
+                raise ConnectionAbortedError("this long poll's sandbox was killed")
             self._active[invocation.request_id] = invocation
             return invocation
 

@@ -200,12 +200,13 @@ class Backoff:
             # Back just after the window resets (SQS counts whole seconds); the jitter keeps a throttled
             # batch from arriving as one burst, while the client's rate budget stops any overshoot.
             return max(1, min(self.max_seconds, math.ceil(wait + random.uniform(0, 0.5))))  # noqa: S311 (jitter)
-        if failure.error_class is ErrorClass.IN_PROGRESS and failure.retry_after_seconds is not None:
-            # Back when the attempt holding the key must have ended: no receive is spent while it works.
-            return max(1, min(self.max_seconds, math.ceil(failure.retry_after_seconds + 1)))
         if failure.error_class is ErrorClass.OUT_OF_TIME or self.base_seconds == 0:
             return None  # untouched: the queue's own visibility timeout brings it back
-        return int(self.nominal(receive_count) * random.uniform(_LEAST_JITTER, 1.0))  # noqa: S311 (jitter)
+        delay = int(self.nominal(receive_count) * random.uniform(_LEAST_JITTER, 1.0))  # noqa: S311 (jitter)
+        if failure.error_class is ErrorClass.IN_PROGRESS and failure.retry_after_seconds is not None:
+            # Never later than when the attempt holding the key must have ended (its invocation's deadline).
+            delay = max(1, min(delay, math.ceil(failure.retry_after_seconds + 1)))
+        return delay
 
     def nominal(self, receive_count: int) -> float:
         steps = min(max(receive_count - 1, 0), 60)

@@ -13,6 +13,7 @@ import pytest
 from llmobs_actions.cli import help_examples, main
 from local.datadog_emulator import DatadogEmulator
 from local.poller import Poller
+from local.stack import LocalAws
 from local.strict_aws import AwsFault
 from tests.conftest import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, ROOT, Aws, delete_action
 
@@ -97,7 +98,12 @@ def test_dlq_list_shows_reasons_and_keeps_the_messages(
 
 def dead_letter(aws: Aws, body: str, error_class: str | None, failed_at: str = "2026-12-01T03:00:00+00:00") -> None:
     """A message in the DLQ as the function leaves it (error_class None: as SQS's redrive leaves it)."""
-    values = {"error_class": error_class, "error_message": f"{error_class} reason", "failed_at": failed_at}
+    values = {
+        "error_class": error_class,
+        "error_message": f"{error_class} reason",
+        "failed_at": failed_at,
+        "source_message_id": f"first-{body[:20]}",
+    }
     attributes = {k: {"DataType": "String", "StringValue": v} for k, v in values.items()} if error_class else {}
     aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody=body, MessageAttributes=attributes)
 
@@ -178,6 +184,39 @@ def test_dlq_redrive_filters_by_class_and_age_and_keeps_invalid_ones(
     assert [d["body"] for d in aws.dead_letters()] == ["invalid"]
     assert run(capsys, *redrive, "--include-invalid", "--yes")[0] == 0
     assert aws.dead_letters() == []
+
+
+def test_a_filtered_redrive_is_never_a_move_task_even_when_it_takes_everything(
+    aws: Aws, local_aws: LocalAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a DLQ of transient failures only
+    for n in range(2):
+        dead_letter(aws, f"transient {n}", "transient")
+
+    # WHEN the operator redrives the transient ones
+    redrive = ["dlq", "redrive", "--dlq-url", aws.dlq_url, "--queue-url", aws.queue_url, "--yes"]
+    code, out, _ = run(capsys, *redrive, "--error-class", "transient")
+
+    # THEN they move one by one: a move task would also take what arrived after the read, whatever its class
+    assert (code, "moved 2 message(s)" in out) == (0, True)
+    assert local_aws.front.calls["AmazonSQS.StartMessageMoveTask"] == 0
+    assert bodies_in(aws, aws.queue_url) == ["transient 0", "transient 1"]
+
+
+@pytest.mark.parametrize(
+    ("rate", "why"),
+    [("0.5", "below SQS's least rate of one a second"), (None, "messages SQS moved, without their first message's id")],
+)
+def test_an_unfiltered_redrive_moves_one_by_one_what_a_move_task_cannot_keep(
+    rate: str | None, why: str, aws: Aws, local_aws: LocalAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead_letter(aws, "one", "transient" if rate else None)
+    redrive = ["dlq", "redrive", "--dlq-url", aws.dlq_url, "--queue-url", aws.queue_url, "--yes"]
+    code, out, err = run(capsys, *redrive, *(["--max-per-second", rate] if rate else []))
+    assert (code, err) == (0, ""), why
+    assert "moved 1 message(s)" in out
+    assert local_aws.front.calls["AmazonSQS.StartMessageMoveTask"] == 0
+    assert bodies_in(aws, aws.queue_url) == ["one"]
 
 
 def test_dlq_redrive_asks_first_and_moves_nothing_when_refused(

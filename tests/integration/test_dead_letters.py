@@ -4,7 +4,13 @@ and a message's last receive dead-lettered by the function with its reason rathe
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
+import pytest
+
+from llmobs_actions import queues
+from llmobs_actions.aws_clients import AwsClients, Deadline
+from llmobs_actions.queues import Queues
 from local.datadog_emulator import DatadogEmulator, Fault
 from local.poller import Poller
 from tests.conftest import Aws, clone_action
@@ -92,3 +98,24 @@ def test_a_message_its_queue_would_expire_before_another_try_is_dead_lettered_no
     [dead] = aws.dead_letters()
     assert dead["attributes"]["error_class"] == "transient"
     assert "300 s" in dead["attributes"]["retries_exhausted"]
+
+
+def test_what_a_queue_says_of_its_messages_is_read_again_after_a_stack_update(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm sandbox keeps a queue's redrive policy for FACTS_MAX_AGE_SECONDS only: a MaxReceiveCount raised
+    by a stack update must not keep dead-lettering messages early for the sandbox's whole life."""
+    clock = [1000.0]
+    monkeypatch.setattr(queues, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    facts = Queues(aws.dlq_url, AwsClients())
+    assert facts.facts(aws.queue_arn, Deadline.none()).max_receive_count == aws.values.max_receive_count
+
+    # WHEN the stack raises MaxReceiveCount
+    policy = {"deadLetterTargetArn": aws.dlq_arn, "maxReceiveCount": 9}
+    aws.sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={"RedrivePolicy": json.dumps(policy)})
+
+    # THEN a warm sandbox sees it once its copy is FACTS_MAX_AGE_SECONDS old, not before (one read, not one a message)
+    clock[0] += queues.FACTS_MAX_AGE_SECONDS - 1
+    assert facts.facts(aws.queue_arn, Deadline.none()).max_receive_count == aws.values.max_receive_count
+    clock[0] += 2
+    assert facts.facts(aws.queue_arn, Deadline.none()).max_receive_count == 9

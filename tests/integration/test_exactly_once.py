@@ -148,6 +148,8 @@ def deliver_again(path: str, delivery: Delivery, capsys: pytest.CaptureFixture[s
         while not aws.dead_letters() and time.monotonic() < deadline:
             poller.poll_once(wait_seconds=1)
         set_max_receive_count(aws, 5)
+        if delivery.runtime is not None:
+            delivery.runtime.kill()  # its idle sandbox goes too: the next reads the raised MaxReceiveCount
         [letter] = aws.dead_letters()
         redrive = ["dlq", "redrive", "--dlq-url", aws.dlq_url, "--queue-url", aws.queue_url, "--yes"]
         if path == "filtered redrive":
@@ -182,7 +184,8 @@ def test_a_lost_answer_then_any_redelivery_makes_exactly_one_dataset(
     with contextlib.ExitStack() as stack:
         runtime = None
         if fault == "sandbox killed mid-call":
-            environment = {"MIN_REMAINING_TIME_MS": "500", "RETRY_BASE_DELAY_SECONDS": "0"}
+            # a busy key's message waits its back-off (2 s, then 12 s), no longer than the dead attempt's deadline
+            environment = {"MIN_REMAINING_TIME_MS": "500", "RETRY_BASE_DELAY_SECONDS": "2"}
             log = stack.enter_context((tmp_path / "function.log").open("w"))
             # long enough that the delivery after the kill finds the dead attempt's key still held
             runtime = stack.enter_context(LambdaRuntime(environment, 10, log=log))

@@ -269,6 +269,23 @@ def test_the_newest_runs_of_each_experiment_name_survive_and_a_protected_one_too
     assert not any(emulator.experiments[i].deleted_at for i in EXPERIMENT_IDS), "other names: no match"
 
 
+def test_keep_newest_and_keep_newest_per_name_rank_the_same_runs(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    # GIVEN runs a-new, a-old and b
+    a_new = emulator.add_experiment(PROJECT_ID, DATASET_ID, "r-a", created_at=stamp(1))
+    a_old = emulator.add_experiment(PROJECT_ID, DATASET_ID, "r-a", created_at=stamp(3))
+    b = emulator.add_experiment(PROJECT_ID, DATASET_ID, "r-b", created_at=stamp(2))
+
+    # WHEN the newest run overall and the newest run of each name are kept
+    action = {"action": "prune_experiments", "project_id": PROJECT_ID, "name_prefix": "r-", "keep_newest": 1}
+    handle(aws, context, action | {"keep_newest_per_name": 1})
+
+    # THEN a-old goes: it is neither the newest run (a-new is) nor the newest run named r-a (a-new again)
+    assert [i for i in (a_new, a_old, b) if emulator.experiments[i].deleted_at] == [a_old]
+    assert outcome(aws)["result"]["spared"] == {"newest": 1, "protected": 0, "newest_per_name": 1}
+
+
 def test_a_protected_experiment_is_spared_by_an_age_prune(
     aws: Aws,
     emulator: DatadogEmulator,

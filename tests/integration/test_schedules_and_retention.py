@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from llmobs_actions import handler
+from llmobs_actions import actions, handler
 from local.datadog_emulator import DatadogEmulator
 from local.poller import Poller
 from local.scheduler import scheduled_input
-from tests.conftest import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, Aws, clone_action
+from tests.conftest import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, Aws, FakeLambdaContext, clone_action
+from tests.integration.delivery import handle
 
 NOW = datetime.now(UTC)
 
@@ -222,3 +223,47 @@ def test_a_scheduled_run_delivered_twice_clones_once_named_after_its_scheduled_t
     assert all(poller.deliveries[m].deleted for m in sent)
     assert len(emulator.calls("POST", "/clone")) == 1
     assert len(emulator.datasets_named("golden-2026-11-22")) == 1
+
+
+def test_a_listing_that_never_ends_is_refused_not_paged_for_ever(
+    aws: Aws, emulator: DatadogEmulator, poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a Datadog whose experiment list hands out a next cursor on every page (a paging bug)
+    monkeypatch.setattr(actions, "MAX_PAGES", 5)  # the cap, made small so the test pages 5 times, not 1,000
+    emulator.listing_never_ends = True
+    aws.sqs.send_message(
+        QueueUrl=aws.queue_url,
+        MessageBody=json.dumps({"action": "prune_experiments", "project_id": PROJECT_ID, "older_than_days": 1}),
+    )
+
+    # WHEN the prune runs
+    assert poller.run_until_empty(timeout_seconds=20)
+
+    # THEN it stops at the cap, deletes nothing, and says why
+    [dead] = aws.dead_letters()
+    assert "more than 5 pages" in dead["attributes"]["error_message"]
+    assert len(emulator.calls("GET", "/experiments")) == 5
+    assert emulator.calls("POST", "/experiments/delete") == []
+
+
+def test_a_duplicate_prune_counts_no_experiments_pruned(
+    aws: Aws,
+    emulator: DatadogEmulator,
+    function_env: None,
+    context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old = [
+        emulator.add_experiment(PROJECT_ID, DATASET_ID, f"gone {n}", created_at="2026-01-01T00:00:00Z")
+        for n in range(3)
+    ]
+    action = {"action": "prune_experiments", "project_id": PROJECT_ID, "name_prefix": "gone ", "idempotency_key": "p-1"}
+    handle(aws, context, action)
+    assert '"ExperimentsPruned":[3.0]' in capsys.readouterr().out
+    assert all(emulator.experiments[i].deleted_at for i in old)
+
+    handle(aws, context, action)  # the same request again: its stored result, nothing deleted
+
+    metrics = capsys.readouterr().out
+    assert '"DuplicateSuppressed":[1.0]' in metrics
+    assert "ExperimentsPruned" not in metrics

@@ -234,3 +234,21 @@ def test_a_conditional_write_is_atomic_as_dynamodb_makes_it(aws: Aws) -> None:
         for writer in writers:
             writer.join(timeout=10)
         assert len(winners) == 1, f"trial {trial}: {len(winners)} writers took the item"
+
+
+def test_put_events_entries_over_256_kb_together_are_refused(aws: Aws, local_aws: LocalAws) -> None:
+    events = boto3.client("events")
+    half = '{"x":"' + "y" * 140_000 + '"}'  # each entry fits; the two together do not
+    assert refusal(lambda: events.put_events(Entries=[entry(half), entry(half)])) == "ValidationException"
+    moto = boto3.client("events", endpoint_url=local_aws.front.moto_endpoint)
+    assert moto.put_events(Entries=[entry(half), entry(half)])["FailedEntryCount"] == 0  # moto takes it
+
+
+@pytest.mark.parametrize("rate", [0, 501])
+def test_a_move_task_rate_sqs_cannot_keep_is_refused(rate: int, aws: Aws) -> None:
+    code = refusal(
+        lambda: aws.sqs.start_message_move_task(
+            SourceArn=aws.dlq_arn, DestinationArn=aws.queue_arn, MaxNumberOfMessagesPerSecond=rate
+        )
+    )
+    assert code == "InvalidParameterValue"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from llmobs_actions.aws_clients import OutOfTimeError
 from llmobs_actions.contract import InvalidAction
 from llmobs_actions.datadog import DatadogHTTPError, DatadogNoAnswerError, DatadogUnreachableError, RateLimit
 from llmobs_actions.failures import (
@@ -18,7 +19,6 @@ from llmobs_actions.failures import (
     IdempotencyBusyError,
     IdempotencyConflictError,
     IdempotencyStoreError,
-    OutOfTimeError,
     classify,
     dead_letter_attributes,
 )
@@ -140,3 +140,11 @@ def test_invalid_messages_have_no_http_attributes() -> None:
     attributes = dead_letter_attributes(classify(InvalidAction("nope")), InboundMessage("m", "x"))
     assert "http_status" not in attributes
     assert "datadog_error" not in attributes
+
+
+def test_a_message_whose_key_is_held_comes_back_no_later_than_the_holder_s_deadline() -> None:
+    backoff = Backoff()  # 30 s, x6, at most 1 h
+    held_briefly = classify(IdempotencyBusyError("busy", held_for_seconds=5))
+    assert Backoff().delay(held_briefly, 4) == 6  # not the hour its fourth receive would wait
+    held_long = classify(IdempotencyBusyError("busy", held_for_seconds=900))
+    assert 24 <= (backoff.delay(held_long, 1) or 0) <= 30  # the usual back-off when the holder may work on
