@@ -1,0 +1,39 @@
+"""Datadog LLM Observability: the HTTP client (client), the rate budget its answers' headers keep
+(rate_budget), what can go wrong (errors) and what its answers say (answers)."""
+
+from llmobs_actions.datadog.answers import (
+    MAX_PAGES,
+    ClonedDataset,
+    DatadogKeys,
+    DatasetSummary,
+    ExperimentSummary,
+    ProjectSummary,
+)
+from llmobs_actions.datadog.client import API_PREFIX, USER_AGENT, CallObserver, CallTracer, DatadogClient
+from llmobs_actions.datadog.errors import (
+    DatadogError,
+    DatadogHTTPError,
+    DatadogNoAnswerError,
+    DatadogUnreachableError,
+)
+from llmobs_actions.datadog.rate_budget import RateBudget, RateLimit
+
+__all__ = [
+    "API_PREFIX",
+    "MAX_PAGES",
+    "USER_AGENT",
+    "CallObserver",
+    "CallTracer",
+    "ClonedDataset",
+    "DatadogClient",
+    "DatadogError",
+    "DatadogHTTPError",
+    "DatadogKeys",
+    "DatadogNoAnswerError",
+    "DatadogUnreachableError",
+    "DatasetSummary",
+    "ExperimentSummary",
+    "ProjectSummary",
+    "RateBudget",
+    "RateLimit",
+]
