@@ -24,6 +24,7 @@ class Outcome:
     summary: str = ""
     failure: Failure | None = None
     details: dict[str, object] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # what the action reports when done now
 
     def as_dict(self) -> dict[str, object]:
         described: dict[str, object] = {
@@ -45,8 +46,8 @@ def report(outcomes: list[Outcome]) -> None:
         if outcome.status is Status.DONE:
             count("DuplicateSuppressed" if outcome.details.get("duplicate") else "ActionSucceeded")
             done_now = not outcome.details.get("dry_run") and not outcome.details.get("duplicate")
-            if outcome.action == "prune_experiments" and done_now:  # a duplicate deleted nothing
-                count("ExperimentsPruned", float(str(outcome.details.get("deleted", 0))))
+            for name, value in outcome.metrics.items() if done_now else ():  # a duplicate did nothing now
+                count(name, value)
             continue
         if outcome.failure is not None:
             count_with_dimension("ActionFailed", "error_class", outcome.failure.error_class.value)

@@ -106,7 +106,8 @@ class Processor:
             if failure.error_class is ErrorClass.INTERNAL:
                 logger.exception("unexpected error handling the message")
             return self._settlement.failed(message, action_name, failure, key, reply, Deadline(remaining_ms))
-        return self._settlement.done(message, action, key, result, reply, Deadline(remaining_ms))
+        metrics = self._runner.metrics(action.action, result.details)
+        return self._settlement.done(message, action, key, result, reply, Deadline(remaining_ms), metrics)
 
     def _act(
         self, action: AnyAction, key: str, attempt: Attempt, message: InboundMessage, remaining_ms: RemainingMillis

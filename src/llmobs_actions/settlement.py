@@ -51,10 +51,18 @@ class Settlement:
         result: ActionResult,
         reply: Reply | None,
         deadline: Deadline,
+        metrics: dict[str, float] | None = None,
     ) -> Outcome:
         """A final outcome: announced to whoever asked (result event, task callback), duplicates and dry runs too."""
         self._announce(message, action.action, key, reply, deadline, details=result.details)
-        return Outcome(message.message_id, Status.DONE, action.action, result.summary, details=result.details)
+        return Outcome(
+            message.message_id,
+            Status.DONE,
+            action.action,
+            result.summary,
+            details=result.details,
+            metrics=metrics or {},
+        )
 
     def failed(
         self,

@@ -369,3 +369,12 @@ def test_a_record_the_previous_release_wrote_with_powertools_still_matches(
     assert aws.dead_letters() == []
     [event] = aws.result_events()
     assert (event["detail"]["duplicate"], event["detail"]["result"]["deleted"]) == (True, 2)
+
+
+def test_an_action_costs_two_dynamodb_writes_as_before(aws: Aws, emulator: DatadogEmulator, poller: Poller) -> None:
+    assert aws.front is not None
+    aws.front.calls.clear()
+    send(aws, clone_action(name="two writes"))
+    assert poller.run_until_empty(timeout_seconds=20)
+    writes = {target: n for target, n in aws.front.calls.items() if target.startswith("DynamoDB_20120810.")}
+    assert writes == {"DynamoDB_20120810.UpdateItem": 2}  # take the key with the attempt, then complete it

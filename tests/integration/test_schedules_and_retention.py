@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from llmobs_actions import actions, handler
+from llmobs_actions import handler
+from llmobs_actions.actions import calls
 from local.datadog_emulator import DatadogEmulator
 from local.poller import Poller
 from local.scheduler import scheduled_input
@@ -229,7 +230,7 @@ def test_a_listing_that_never_ends_is_refused_not_paged_for_ever(
     aws: Aws, emulator: DatadogEmulator, poller: Poller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a Datadog whose experiment list hands out a next cursor on every page (a paging bug)
-    monkeypatch.setattr(actions, "MAX_PAGES", 5)  # the cap, made small so the test pages 5 times, not 1,000
+    monkeypatch.setattr(calls, "MAX_PAGES", 5)  # the cap, made small so the test pages 5 times, not 1,000
     emulator.listing_never_ends = True
     aws.sqs.send_message(
         QueueUrl=aws.queue_url,

@@ -1,0 +1,21 @@
+"""Which module does which action: one line per action. (contract.ACTION_MODELS lists their contract models.)"""
+
+from __future__ import annotations
+
+from llmobs_actions.actions.base import Action
+from llmobs_actions.actions.clone_dataset import CloneDatasetAction
+from llmobs_actions.actions.delete_datasets import DeleteDatasetsAction
+from llmobs_actions.actions.delete_experiments import DeleteExperimentsAction
+from llmobs_actions.actions.prune_datasets import PruneDatasetsAction
+from llmobs_actions.actions.prune_experiments import PruneExperimentsAction
+
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in (
+        CloneDatasetAction(),
+        DeleteExperimentsAction(),
+        PruneExperimentsAction(),
+        DeleteDatasetsAction(),
+        PruneDatasetsAction(),
+    )
+}
