@@ -296,7 +296,7 @@ def test_invoking_the_same_file_twice_acts_twice(
 
 
 def test_invoke_gives_the_handler_the_template_s_function_timeout(tmp_path: Path) -> None:
-    from llmobs_actions.cli import _template_timeout
+    from llmobs_actions.cli import template_timeout as _template_timeout
 
     assert _template_timeout(ROOT / "template.yaml") == 60
     (tmp_path / "template.yaml").write_text('Parameters:\n  FunctionTimeout:\n    Type: String\n    Default: "15"\n')

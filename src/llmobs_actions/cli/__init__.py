@@ -1,0 +1,239 @@
+"""`llmobs-actions`: the command line for producers (send, validate) and operators (dlq, invoke); one module per
+command group, what they share in output.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from llmobs_actions.cli.dlq import dlq_list as run_dlq_list
+from llmobs_actions.cli.dlq import dlq_redrive as run_dlq_redrive
+from llmobs_actions.cli.invoke import invoke as run_invoke
+from llmobs_actions.cli.invoke import template_timeout
+from llmobs_actions.cli.output import (
+    DEFAULT_DETAIL_TYPE,
+    DEFAULT_SOURCE,
+    DEFAULT_WAIT_SECONDS,
+    DLQ_URL_VARIABLE,
+    QUEUE_URL_VARIABLE,
+    RESULT_BUS_VARIABLE,
+    CliError,
+    duration,
+    explain_aws_error,
+)
+from llmobs_actions.cli.send import outcome_line
+from llmobs_actions.cli.send import send as run_send
+from llmobs_actions.cli.validate import validate as run_validate
+from llmobs_actions.results import DEFAULT_SOURCE as RESULT_SOURCE
+
+__all__ = ["help_examples", "main", "outcome_line", "template_timeout"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except CliError as error:
+        print(f"llmobs-actions: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # an AWS error: one line saying what to do, never a traceback
+        explained = explain_aws_error(error)
+        if explained is None:
+            raise
+        print(f"llmobs-actions: {explained}", file=sys.stderr)
+        return 2
+
+
+# --- the parser, with the examples every --help shows (a test runs each one) -------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmobs-actions", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    send = commands.add_parser("send", help="build an action from flags, check it, and send it")
+    actions = send.add_subparsers(required=True, metavar="ACTION")
+    clone = _command(
+        actions,
+        "clone",
+        "clone_dataset",
+        "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name golden-{date} "
+        "--queue-url $QUEUE_URL",
+        "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name snapshot --event-bus default",
+        "llmobs-actions send clone --project-id $PROJECT --dataset-id $DATASET --name ci-{date} --queue-url $QUEUE_URL "
+        "--wait --timeout 120",
+    )
+    _project(clone)
+    _dataset(clone, required=True)
+    clone.add_argument("--name", required=True, help="may use {date}, {event_time:%%Y-%%m-%%d}, {source_name}")
+    clone.add_argument("--description")
+    clone.add_argument("--event-time", help="the time name templates read (ISO 8601)")
+    delete = _command(
+        actions,
+        "delete",
+        "delete_experiments",
+        "llmobs-actions send delete --experiment-id $EXPERIMENT --queue-url $QUEUE_URL",
+    )
+    delete.add_argument("--experiment-id", action="append", required=True, dest="experiment_ids")
+    prune = _command(
+        actions,
+        "prune",
+        "prune_experiments",
+        "llmobs-actions send prune --project-id $PROJECT --older-than-days 30 --keep-newest 5 --dry-run "
+        "--queue-url $QUEUE_URL",
+        "llmobs-actions send prune --project-name my-app --name-prefix nightly- --keep-newest-per-name 3 --dry-run "
+        "--queue-url $QUEUE_URL",
+    )
+    _project(prune)
+    _dataset(prune, required=False)
+    _selectors(prune)
+    prune.add_argument("--keep-newest-per-name", type=int, help="of each experiment name, keep the newest N runs")
+    delete_datasets = _command(
+        actions,
+        "delete-datasets",
+        "delete_datasets",
+        "llmobs-actions send delete-datasets --project-id $PROJECT --dataset-id $SNAPSHOT --queue-url $QUEUE_URL",
+    )
+    _project(delete_datasets)
+    delete_datasets.add_argument("--dataset-id", action="append", required=True, dest="dataset_ids")
+    prune_datasets = _command(
+        actions,
+        "prune-datasets",
+        "prune_datasets",
+        "llmobs-actions send prune-datasets --project-name my-app --name-prefix golden-snapshot- --older-than-days 30 "
+        "--dry-run --queue-url $QUEUE_URL",
+    )
+    _project(prune_datasets)
+    _selectors(prune_datasets)
+    prune_datasets.add_argument(
+        "--include-datasets-in-use", action="store_true", help="also delete datasets live experiments use"
+    )
+    for action in (clone, delete, prune, delete_datasets, prune_datasets):
+        action.add_argument("--idempotency-key")
+        action.add_argument("--dry-run", action="store_true")
+        target = action.add_mutually_exclusive_group()
+        target.add_argument("--queue-url", help=f"the actions queue (default: ${QUEUE_URL_VARIABLE})")
+        target.add_argument("--event-bus", help="publish on this EventBridge bus instead")
+        action.add_argument("--source", help=f"with --event-bus: the event's source (default {DEFAULT_SOURCE})")
+        action.add_argument("--detail-type", help=f"with --event-bus: its detail-type (default {DEFAULT_DETAIL_TYPE})")
+        action.add_argument("--correlation-id", help="a free string the result event echoes (default with --wait: new)")
+        waiting = action.add_argument_group("waiting for the outcome")
+        waiting.add_argument("--wait", action="store_true", help="wait for the result event and print the outcome")
+        waiting.add_argument(
+            "--timeout", type=float, default=DEFAULT_WAIT_SECONDS, help=f"seconds (default {DEFAULT_WAIT_SECONDS})"
+        )
+        waiting.add_argument(
+            "--result-bus", help=f"the stack's ResultEventBusName (default: ${RESULT_BUS_VARIABLE}, else default)"
+        )
+        waiting.add_argument("--result-source", help=f"the stack's ResultEventSource (default {RESULT_SOURCE})")
+        waiting.add_argument("--json", action="store_true", help="print the result event's detail as JSON")
+        action.set_defaults(run=run_send)
+
+    validate = _command(
+        commands,
+        "validate",
+        None,
+        "llmobs-actions validate events/sqs-clone-dataset.json",
+        help="check a message, an EventBridge event or an SQS event file",
+    )
+    validate.add_argument("file", type=Path)
+    validate.set_defaults(run=run_validate)
+
+    dlq = commands.add_parser("dlq", help="the dead-letter queue")
+    dlq_commands = dlq.add_subparsers(required=True, metavar="COMMAND")
+    listing = _command(
+        dlq_commands,
+        "list",
+        None,
+        "llmobs-actions dlq list --dlq-url $DLQ_URL",
+        "llmobs-actions dlq list --dlq-url $DLQ_URL --json",
+        help="show dead-lettered messages, who put them there and why, with counts (they stay in the queue)",
+    )
+    listing.add_argument("--dlq-url", help=f"default: ${DLQ_URL_VARIABLE}")
+    listing.add_argument("--max", type=int, default=1000, help="read at most this many (default 1000)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(run=run_dlq_list)
+    redrive = _command(
+        dlq_commands,
+        "redrive",
+        None,
+        "llmobs-actions dlq redrive --dlq-url $DLQ_URL --queue-url $QUEUE_URL --dry-run",
+        "llmobs-actions dlq redrive --dlq-url $DLQ_URL --queue-url $QUEUE_URL --error-class transient "
+        "--older-than 1h --max-per-second 5 --yes",
+        help="move dead-lettered messages back to their queue",
+    )
+    redrive.add_argument("--dlq-url", help=f"default: ${DLQ_URL_VARIABLE}")
+    redrive.add_argument("--queue-url", help=f"where they go back to (default: ${QUEUE_URL_VARIABLE})")
+    redrive.add_argument("--error-class", action="append", default=[], help="only this class (repeatable)")
+    redrive.add_argument("--older-than", type=duration, help="only those dead-lettered longer ago (30m, 2h, 1d)")
+    redrive.add_argument("--include-invalid", action="store_true", help="invalid messages too (they fail again)")
+    redrive.add_argument("--max-per-second", type=float, help="move at most this many a second")
+    redrive.add_argument("--dry-run", action="store_true", help="say what would move, move nothing")
+    redrive.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    redrive.add_argument("--no-wait", action="store_true", help="with a move task: start it and return")
+    redrive.set_defaults(run=run_dlq_redrive)
+
+    invoke = _command(
+        commands,
+        "invoke",
+        None,
+        "llmobs-actions invoke events/sqs-delete-experiments.json",
+        help="run the handler once, here, on an event file (like sam local invoke)",
+    )
+    invoke.add_argument("event", type=Path)
+    invoke.add_argument("--timeout", type=int, help="seconds (default: template.yaml's FunctionTimeout, else 60)")
+    invoke.add_argument("--keep-ids", action="store_true", help="keep the file's message and event ids")
+    invoke.set_defaults(run=run_invoke)
+    return parser
+
+
+def _command(
+    commands: Any, name: str, action: str | None, *examples: str, help: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with runnable examples."""
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help or action, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    if action:
+        parser.set_defaults(action=action)
+    return parser
+
+
+def _project(parser: argparse.ArgumentParser) -> None:
+    project = parser.add_mutually_exclusive_group(required=True)
+    project.add_argument("--project-id")
+    project.add_argument("--project-name", help="the project's exact name, instead of its id")
+
+
+def _dataset(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    dataset = parser.add_mutually_exclusive_group(required=required)
+    dataset.add_argument("--dataset-id")
+    dataset.add_argument("--dataset-name", help="the dataset's exact name in the project, instead of its id")
+
+
+def _selectors(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--older-than-days", type=int)
+    parser.add_argument("--name-prefix")
+    parser.add_argument("--keep-newest", type=int)
+    parser.add_argument("--max-deletions", type=int)
+
+
+def help_examples() -> list[str]:
+    """Every example line of every command's --help, as written there."""
+    found: list[str] = []
+    pending = [_parser()]
+    while pending:
+        parser = pending.pop()
+        found += [line.strip() for line in (parser.epilog or "").splitlines() if line.startswith("  llmobs-actions")]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                pending += list(dict.fromkeys(action.choices.values()))
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())
