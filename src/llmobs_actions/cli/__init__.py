@@ -1,5 +1,6 @@
-"""`llmobs-actions`: the command line for producers (send, validate) and operators (dlq, invoke); one module per
-command group, what they share in output.py."""
+"""`llmobs-actions`: the command line for producers (send, validate) and operators (dlq, invoke)."""
+
+# One module per command group (send, dlq, validate, invoke); what they share is in output.py.
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from llmobs_actions.cli.send import send as run_send
 from llmobs_actions.cli.validate import validate as run_validate
 from llmobs_actions.results import DEFAULT_SOURCE as RESULT_SOURCE
 
+DESCRIPTION = __doc__
 __all__ = ["help_examples", "main", "outcome_line", "template_timeout"]
 
 
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmobs-actions", description=__doc__)
+    parser = argparse.ArgumentParser(prog="llmobs-actions", description=DESCRIPTION)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     send = commands.add_parser("send", help="build an action from flags, check it, and send it")
@@ -233,7 +235,3 @@ def help_examples() -> list[str]:
             if isinstance(action, argparse._SubParsersAction):
                 pending += list(dict.fromkeys(action.choices.values()))
     return found
-
-
-if __name__ == "__main__":
-    sys.exit(main())
