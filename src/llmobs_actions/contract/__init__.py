@@ -5,7 +5,7 @@ and AnyAction list them. `python -m llmobs_actions.contract` prints the publishe
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -46,7 +46,7 @@ __all__ = [
 # Every action of the contract: one line each (actions/registry.py names the module that does it).
 ACTION_MODELS = (CloneDataset, DeleteExperiments, PruneExperiments, DeleteDatasets, PruneDatasets)
 AnyAction = CloneDataset | DeleteExperiments | PruneExperiments | DeleteDatasets | PruneDatasets
-ACTION_NAMES = tuple(model.model_fields["action"].default for model in ACTION_MODELS)
+ACTION_NAMES: tuple[str, ...] = tuple(get_args(model.model_fields["action"].annotation)[0] for model in ACTION_MODELS)
 Action = Annotated[AnyAction, Field(discriminator="action")]
 _ACTION_ADAPTER: TypeAdapter[AnyAction] = TypeAdapter(Action)
 
