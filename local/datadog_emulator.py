@@ -94,6 +94,17 @@ class Dataset:
     updated_at: str
     metadata: dict[str, Any] | None = None  # nullable, as Datadog's spec has it
     deleted_at: str | None = None  # soft-deleted: no longer listed, cloned or read
+    versions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # version -> its records
+
+    def __post_init__(self) -> None:
+        self.versions.setdefault(self.current_version, [dict(record) for record in self.records])
+
+    def new_version(self, records: list[dict[str, Any]], stamp: str) -> None:
+        """Records added, updated, deleted or restored: a new version holds them (names and metadata do not)."""
+        self.records = records
+        self.current_version += 1
+        self.versions[self.current_version] = [dict(record) for record in records]
+        self.updated_at = stamp
 
     def resource(self) -> dict[str, Any]:
         return {
@@ -365,6 +376,7 @@ class DatadogEmulator:
             ("GET", rf"^{PREFIX}/projects$", self._list_projects),
             ("POST", rf"^{PREFIX}/projects$", self._create_project),
             ("POST", rf"{dataset_path}/clone$", self._clone),
+            ("POST", rf"{dataset_path}/restore$", self._restore),
             ("GET", rf"{dataset_path}/records$", self._records),
             ("POST", rf"{dataset_path}/records$", self._create_records),
             ("GET", rf"^{PREFIX}/(?P<project_id>[^/]+)/datasets$", self._list_datasets),
@@ -410,6 +422,24 @@ class DatadogEmulator:
         )
         self.datasets[clone.id] = clone
         return 200, {"data": clone.resource()}
+
+    def _restore(self, project_id: str, dataset_id: str, body: Any, **_: Any) -> tuple[int, Any]:
+        """RestoreLLMObsDatasetVersion: the current version bumped, its records those of the version asked for."""
+        dataset = self.live_dataset(dataset_id)
+        if dataset is None or dataset.project_id != project_id:
+            return 404, _errors("Generic Error", "dataset not found")
+        data = body.get("data") if isinstance(body, dict) else None
+        attributes, problem = _attributes(body, "datasets", required=())
+        version = attributes.get("dataset_version")
+        if problem or not isinstance(data, dict) or data.get("id") != dataset_id:
+            return 400, _errors("Bad Request", problem or "data.id must be the dataset id")
+        if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= dataset.current_version:
+            detail = f"dataset_version must be between 0 and the current version ({dataset.current_version})"
+            return 400, _errors("Bad Request", detail)
+        if version not in dataset.versions:
+            return 404, _errors("Generic Error", f"version {version} is no longer kept")
+        dataset.new_version([dict(record) for record in dataset.versions[version]], _now())
+        return 200, None
 
     def _delete_experiments(self, body: Any, **_: Any) -> tuple[int, Any]:
         data = body.get("data") if isinstance(body, dict) else None
@@ -518,9 +548,7 @@ class DatadogEmulator:
             }
             for r in records
         ]
-        dataset.records.extend(new)
-        dataset.current_version += 1
-        dataset.updated_at = stamp
+        dataset.new_version(dataset.records + new, stamp)
         created = [item for item in dataset.record_items() if item["id"] in {r["id"] for r in new}]
         return 201, {"data": [{"records": created}]}
 

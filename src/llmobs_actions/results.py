@@ -55,7 +55,8 @@ class ResultDetail(BaseModel):
     message_id: str = Field(description="The SQS message id (or the direct invocation's event id).")
     action: str | None = Field(
         description=(
-            "clone_dataset, delete_experiments, prune_experiments, delete_datasets, prune_datasets; null if unreadable."
+            "clone_dataset, delete_experiments, prune_experiments, delete_datasets, prune_datasets, "
+            "restore_dataset_version; null if unreadable."
         )
     )
     idempotency_key: str | None = Field(description="The key the action took effect under.")

@@ -74,6 +74,11 @@ SAMPLES = [
     {"action": "prune_experiments", "project_id": "p", "keep_newest_per_name": 3},
     {"action": "prune_experiments", "project_id": "p", "name_prefix": "x", "dataset_id": "d", "dataset_name": "g"},
     {"action": "prune_experiments", "project_id": "p", "name_prefix": "x", "dataset_id": None, "dataset_name": "g"},
+    {"action": "restore_dataset_version", "project_id": "p", "dataset_id": "d", "version": 3},
+    {"action": "restore_dataset_version", "project_name": "evals", "dataset_name": "golden", "version": 0},
+    {"action": "restore_dataset_version", "project_id": "p", "dataset_id": "d", "version": -1},
+    {"action": "restore_dataset_version", "project_id": "p", "dataset_id": "d"},  # no version
+    {"action": "restore_dataset_version", "project_id": "p", "dataset_id": "d", "dataset_name": "g", "version": 1},
     *_actions_in_events(),
 ]
 

@@ -18,6 +18,7 @@ from datadog_api_client.v2.api.agent_observability_api import AgentObservability
 from datadog_api_client.v2.model.llm_obs_dataset_clone_request import LLMObsDatasetCloneRequest
 from datadog_api_client.v2.model.llm_obs_dataset_records_request import LLMObsDatasetRecordsRequest
 from datadog_api_client.v2.model.llm_obs_dataset_request import LLMObsDatasetRequest
+from datadog_api_client.v2.model.llm_obs_dataset_restore_version_request import LLMObsDatasetRestoreVersionRequest
 from datadog_api_client.v2.model.llm_obs_delete_datasets_request import LLMObsDeleteDatasetsRequest
 from datadog_api_client.v2.model.llm_obs_delete_experiments_request import LLMObsDeleteExperimentsRequest
 from datadog_api_client.v2.model.llm_obs_experiment_request import LLMObsExperimentRequest
@@ -38,6 +39,7 @@ OPERATIONS = [
     "create_llm_obs_dataset",
     "create_llm_obs_dataset_records",
     "create_llm_obs_experiment",
+    "restore_llm_obs_dataset_version",
 ]
 
 
@@ -213,3 +215,19 @@ def test_wrong_keys_are_refused_as_datadog_does(emulator: DatadogEmulator) -> No
         with pytest.raises(ApiException) as raised:
             AgentObservabilityApi(client).list_llm_obs_projects()
     assert raised.value.status == 401
+
+
+def test_a_restore_is_taken_from_datadog_s_own_client_and_refused_past_the_current_version(
+    api: AgentObservabilityApi, emulator: DatadogEmulator
+) -> None:
+    dataset = emulator.datasets[DATASET_ID]
+    original = [dict(record) for record in dataset.records]
+    dataset.new_version(original[:2], "2026-12-04T00:00:00.000Z")
+    request = {"data": {"type": "datasets", "id": DATASET_ID, "attributes": {"dataset_version": 1}}}
+    api.restore_llm_obs_dataset_version(PROJECT_ID, DATASET_ID, body(LLMObsDatasetRestoreVersionRequest, request))
+    assert (dataset.current_version, dataset.records) == (3, original)
+
+    too_far = {"data": {"type": "datasets", "id": DATASET_ID, "attributes": {"dataset_version": 4}}}
+    with pytest.raises(ApiException) as raised:
+        api.restore_llm_obs_dataset_version(PROJECT_ID, DATASET_ID, body(LLMObsDatasetRestoreVersionRequest, too_far))
+    assert raised.value.status == 400

@@ -442,3 +442,39 @@ def test_samconfigs_two_schedules_keep_thirty_days_of_snapshots_and_what_must_st
 
 def stamp_at(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- restore_dataset_version ------------------------------------------------------------------------------
+
+
+def test_a_dataset_is_rolled_back_to_an_earlier_version_in_place(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    # GIVEN a dataset at version 1, then a mistaken change made version 2
+    dataset = emulator.add_dataset(PROJECT_ID, "golden-v", records=3)
+    before = [dict(record) for record in dataset.records]
+    dataset.new_version(dataset.records[:1], stamp(0))
+
+    # WHEN version 1 is restored
+    action = {"action": "restore_dataset_version", "project_id": PROJECT_ID, "dataset_id": dataset.id, "version": 1}
+    assert handle(aws, context, action) == {"batchItemFailures": []}
+
+    # THEN its records are version 1's again, as a new version: nothing of its history is lost
+    assert (dataset.current_version, dataset.records) == (3, before)
+    assert dataset.versions[2] != before
+    assert outcome(aws)["result"] == {"restored_version": 1}
+
+
+def test_a_restore_by_names_and_a_version_datadog_refuses(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    dataset = emulator.add_dataset(PROJECT_ID, "golden-named", records=2)
+    by_names = {"action": "restore_dataset_version", "project_name": "evals", "dataset_name": "golden-named"}
+    assert handle(aws, context, by_names | {"version": 1}) == {"batchItemFailures": []}
+    assert dataset.current_version == 2
+
+    handle(aws, context, by_names | {"version": 9})  # beyond the current version: Datadog says 400
+
+    [dead] = aws.dead_letters()
+    assert (dead["attributes"]["error_class"], dead["attributes"]["http_status"]) == ("rejected", "400")
+    assert dataset.current_version == 2

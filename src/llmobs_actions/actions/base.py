@@ -39,6 +39,9 @@ class DatadogApi(Protocol):
     def delete_datasets(
         self, keys: DatadogKeys, project_id: str, dataset_ids: list[str], *, read_timeout: float | None = None
     ) -> None: ...
+    def restore_dataset_version(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, version: int, *, read_timeout: float | None = None
+    ) -> None: ...
     def list_datasets(
         self,
         keys: DatadogKeys,

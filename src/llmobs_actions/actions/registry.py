@@ -8,6 +8,7 @@ from llmobs_actions.actions.delete_datasets import DeleteDatasetsAction
 from llmobs_actions.actions.delete_experiments import DeleteExperimentsAction
 from llmobs_actions.actions.prune_datasets import PruneDatasetsAction
 from llmobs_actions.actions.prune_experiments import PruneExperimentsAction
+from llmobs_actions.actions.restore_dataset_version import RestoreDatasetVersionAction
 
 ACTIONS: dict[str, Action] = {
     action.name: action
@@ -17,5 +18,6 @@ ACTIONS: dict[str, Action] = {
         PruneExperimentsAction(),
         DeleteDatasetsAction(),
         PruneDatasetsAction(),
+        RestoreDatasetVersionAction(),
     )
 }

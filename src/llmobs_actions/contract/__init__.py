@@ -20,6 +20,7 @@ from llmobs_actions.contract.base import (
 from llmobs_actions.contract.clone import CloneDataset
 from llmobs_actions.contract.deletes import DeleteDatasets, DeleteExperiments
 from llmobs_actions.contract.prunes import PruneDatasets, PruneExperiments
+from llmobs_actions.contract.restore import RestoreDatasetVersion
 from llmobs_actions.settings import EXPERIMENT_IDS_CEILING
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidAction",
     "PruneDatasets",
     "PruneExperiments",
+    "RestoreDatasetVersion",
     "UnresolvedNameError",
     "action_json_schema",
     "describe_validation_error",
@@ -44,8 +46,17 @@ __all__ = [
 ]
 
 # Every action of the contract: one line each (actions/registry.py names the module that does it).
-ACTION_MODELS = (CloneDataset, DeleteExperiments, PruneExperiments, DeleteDatasets, PruneDatasets)
-AnyAction = CloneDataset | DeleteExperiments | PruneExperiments | DeleteDatasets | PruneDatasets
+ACTION_MODELS = (
+    CloneDataset,
+    DeleteExperiments,
+    PruneExperiments,
+    DeleteDatasets,
+    PruneDatasets,
+    RestoreDatasetVersion,
+)
+AnyAction = (
+    CloneDataset | DeleteExperiments | PruneExperiments | DeleteDatasets | PruneDatasets | RestoreDatasetVersion
+)
 ACTION_NAMES: tuple[str, ...] = tuple(get_args(model.model_fields["action"].annotation)[0] for model in ACTION_MODELS)
 Action = Annotated[AnyAction, Field(discriminator="action")]
 _ACTION_ADAPTER: TypeAdapter[AnyAction] = TypeAdapter(Action)
@@ -55,7 +66,7 @@ def ensure_resolved(action: AnyAction) -> None:
     """Raises UnresolvedNameError unless every name the action was given has its id alongside."""
     if isinstance(action, InProject):
         _ = action.project
-    if isinstance(action, CloneDataset | PruneExperiments):
+    if isinstance(action, CloneDataset | PruneExperiments | RestoreDatasetVersion):
         _ = action.dataset
 
 

@@ -183,6 +183,14 @@ class DatadogClient(Transport):
         path = f"/{_segment(project_id)}/datasets/delete"
         self._call("delete_datasets", "POST", path, keys, body=body, read_timeout=read_timeout)
 
+    def restore_dataset_version(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, version: int, *, read_timeout: float | None = None
+    ) -> None:
+        """RestoreLLMObsDatasetVersion: the dataset's current version bumped, its records those of `version`."""
+        body = {"data": {"type": "datasets", "id": dataset_id, "attributes": {"dataset_version": version}}}
+        path = f"/{_segment(project_id)}/datasets/{_segment(dataset_id)}/restore"
+        self._call("restore_dataset_version", "POST", path, keys, body=body, read_timeout=read_timeout)
+
     def list_datasets(
         self,
         keys: DatadogKeys,
