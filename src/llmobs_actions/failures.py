@@ -133,9 +133,7 @@ def classify(error: BaseException) -> Failure:
 
 
 # The Datadog operations that change something: only a request of one of these can have made or deleted.
-CHANGING_OPERATIONS = frozenset(
-    {"clone_dataset", "delete_experiments", "delete_datasets", "restore_dataset_version"}
-)
+CHANGING_OPERATIONS = frozenset({"clone_dataset", "delete_experiments", "delete_datasets", "restore_dataset_version"})
 
 
 def may_have_taken_effect(error: BaseException) -> bool:

@@ -54,9 +54,7 @@ ACTION_MODELS = (
     PruneDatasets,
     RestoreDatasetVersion,
 )
-AnyAction = (
-    CloneDataset | DeleteExperiments | PruneExperiments | DeleteDatasets | PruneDatasets | RestoreDatasetVersion
-)
+AnyAction = CloneDataset | DeleteExperiments | PruneExperiments | DeleteDatasets | PruneDatasets | RestoreDatasetVersion
 ACTION_NAMES: tuple[str, ...] = tuple(get_args(model.model_fields["action"].annotation)[0] for model in ACTION_MODELS)
 Action = Annotated[AnyAction, Field(discriminator="action")]
 _ACTION_ADAPTER: TypeAdapter[AnyAction] = TypeAdapter(Action)
