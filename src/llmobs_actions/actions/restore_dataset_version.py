@@ -28,5 +28,5 @@ class RestoreDatasetVersionAction(Action):
             ),
         )
         logger.info("dataset version restored", extra=where)
-        restored = {"restored_version": action.version}
+        restored: dict[str, object] = {"restored_version": action.version}
         return ActionResult(f"restored {action.dataset} to version {action.version}", restored)
