@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # Read timeouts a bounded call may be cut to, longest first; one client per step, made at its first use.
-_READ_STEPS = (10.0, 5.0, 3.0, 2.0, 1.0, 0.5)
-_SHORTEST_CONNECT = 0.5
+_READ_STEPS = (10.0, 5.0, 3.0, 2.0, 1.0, 0.5, 0.25)
+_SHORTEST_CONNECT = 0.25
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,9 @@ def test_a_clone_answered_after_the_deadline_is_given_up_in_time_and_adopted_by_
         poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, runtime.invoke, batch_size=1)
         message_id = send(aws, clone_action(name="answered late"))
         assert poller.run_until_empty(timeout_seconds=40)
-    assert poller.deliveries[message_id].responses == ["retry", "done"]
+    # (a retry may come first: the attempt gave up with too little time to free the key, which its deadline frees)
+    *retries, last = poller.deliveries[message_id].responses
+    assert (set(retries), last) == ({"retry"}, "done")
     assert runtime.cold_starts == 1
     assert len(emulator.datasets_named("answered late")) == 1
     assert len(emulator.calls("POST", "/clone")) == 1
