@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from llmobs_actions.messages import parse_timestamp
 from llmobs_actions.templates import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,12 +80,12 @@ def report_file(
     new_datasets = [d for d in emulator.datasets.values() if d.id not in known_datasets]
     failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
     messages = (
-        [(r["messageId"], r["body"]) for r in records]
+        [(r["messageId"], r["body"], r.get("attributes", {}).get("SentTimestamp")) for r in records]
         if records is not None
-        else [(event.get("id") or "demo-request", json.dumps(event))]
+        else [(event.get("id") or "demo-request", json.dumps(event), None)]
     )
     retries = 0
-    for message_id, body in messages:
+    for message_id, body, sent_ms in messages:
         action = describe_action(body)
         if message_id in dead:
             reason = dead[message_id]
@@ -93,7 +94,7 @@ def report_file(
             retries += 1
             outcome = f"retry later    {raised or 'reported in batchItemFailures'}"
         else:
-            outcome = "done           " + what_was_done(action, new_datasets, emulator)
+            outcome = "done           " + what_was_done(action, new_datasets, emulator, request_time(body, sent_ms))
         print(f"  {message_id[:36]:36}  {str(action.get('action', '?'))[:18]:18}  {outcome}")
     print()
     return retries
@@ -109,14 +110,28 @@ def describe_action(body: str) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def what_was_done(action: dict[str, Any], new_datasets: list[Any], emulator: Any) -> str:
+def request_time(body: str, sent_ms: object = None) -> datetime:
+    """The time a message's request is for, as the function reads it: the action's event_time, else its
+    EventBridge event's time, else when SQS got it, else now."""
+    sent = datetime.fromtimestamp(int(str(sent_ms)) / 1000, UTC) if str(sent_ms or "").isdigit() else None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return sent or datetime.now(UTC)
+    envelope = document if isinstance(document, dict) else {}
+    action = envelope.get("detail") if "detail-type" in envelope else envelope
+    stamp = (action.get("event_time") if isinstance(action, dict) else None) or envelope.get("time")
+    return parse_timestamp(stamp if isinstance(stamp, str) else None) or sent or datetime.now(UTC)
+
+
+def what_was_done(action: dict[str, Any], new_datasets: list[Any], emulator: Any, when: datetime | None = None) -> str:
     if action.get("action") in ("prune_experiments", "prune_datasets"):
         return "pruned (dry run: nothing deleted)" if action.get("dry_run") else "pruned"
     if action.get("action") == "delete_datasets":
         ids = action.get("dataset_ids", [])
         return f"deleted {sum(1 for i in ids if emulator.live_dataset(i) is None)} dataset(s)"
     if action.get("action") == "clone_dataset":
-        wanted = render(str(action.get("name")), datetime.now(UTC), lambda: "golden")
+        wanted = render(str(action.get("name")), when or datetime.now(UTC), lambda: "golden")
         made = [d for d in new_datasets if d.name == wanted]
         if made:
             return (

@@ -54,6 +54,7 @@ class Settlement:
         metrics: dict[str, float] | None = None,
     ) -> Outcome:
         """A final outcome: announced to whoever asked (result event, task callback), duplicates and dry runs too."""
+        logger.info("message done", extra={"summary": result.summary})
         self._announce(message, action.action, key, reply, deadline, details=result.details)
         return Outcome(
             message.message_id,
@@ -108,8 +109,10 @@ class Settlement:
         if facts.max_receive_count is not None and message.receive_count >= facts.max_receive_count:
             return f"receive {message.receive_count} of maxReceiveCount {facts.max_receive_count} failed", delay
         back_in = delay if delay is not None else facts.visibility_timeout_seconds
-        if facts.retention_seconds and message.sent_ms and back_in is not None:
-            age = time.time() - message.sent_ms / 1000
+        age = time.time() - message.sent_ms / 1000 if message.sent_ms else None
+        # A record older than the queue keeps messages cannot have come from it (an event file, say, run by
+        # `invoke` or `sam local invoke`): the queue's retention says nothing of its next try.
+        if facts.retention_seconds and age is not None and age <= facts.retention_seconds and back_in is not None:
             left = int(facts.retention_seconds - age - EXPIRY_MARGIN_SECONDS)
             if left < 1:
                 return f"the queue keeps messages {facts.retention_seconds} s: too little left for another try", None

@@ -335,8 +335,42 @@ def test_invoke_runs_the_handler_on_an_event_file(
 ) -> None:
     code, out, _ = run(capsys, "invoke", str(ROOT / "events" / "sqs-delete-experiments.json"))
     assert code == 0
-    assert json.loads(out[out.index("{\n") :]) == {"batchItemFailures": []}
+    [said, response] = [line for line in out.splitlines() if line.startswith(("done", "{"))][-2:]
+    assert said.startswith("done")
+    assert "deleted 2 experiment(s)" in said
+    assert json.loads(response) == {"batchItemFailures": []}
     assert all(emulator.experiments[i].deleted_at for i in EXPERIMENT_IDS)
+
+
+@pytest.mark.parametrize("ids", [[], ["--keep-ids"]], ids=["fresh ids", "the file's own ids and times"])
+def test_invoke_retries_what_may_succeed_later_and_says_so_with_exit_1(
+    ids: list[str],
+    aws: Aws,
+    function_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a Datadog that cannot be reached (a typo in DD_API_URL, a blip)
+    monkeypatch.setenv("DD_API_URL", "http://127.0.0.1:1")
+    # WHEN a clone's event file is invoked (its SentTimestamp, with --keep-ids, a year old)
+    code, out, _ = run(capsys, "invoke", str(ROOT / "events" / "sqs-clone-dataset.json"), *ids)
+    # THEN the record is retried, said so, exit 1: nothing reached the DLQ (a record older than its queue keeps
+    # messages cannot have come from it, so the queue's retention does not end it)
+    assert code == 1
+    [said] = [line for line in out.splitlines() if line.startswith(("done", "retried", "dead-lettered"))]
+    assert said.startswith("retried")
+    assert "transient" in said
+    assert aws.dead_letters() == []
+
+
+def test_invoke_says_why_a_record_was_dead_lettered(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "invoke", str(ROOT / "events" / "sqs-dataset-not-found.json"))
+    assert code == 1
+    [said] = [line for line in out.splitlines() if line.startswith("dead-lettered")]
+    assert "rejected" in said
+    assert "404" in said
 
 
 def test_missing_aws_configuration_is_a_clear_error(

@@ -39,3 +39,10 @@ def test_the_demo_runs_one_event_file(capsys: pytest.CaptureFixture[str]) -> Non
     report = capsys.readouterr().out
     assert "deleted 2 experiment(s)" in report
     assert "sqs-clone-dataset.json" not in report
+
+
+def test_the_events_runner_names_a_scheduled_clone_after_its_scheduled_time(capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.main(["--event", str(demo.EVENTS / "schedule-nightly-snapshot.json")]) == 0
+    report = capsys.readouterr().out
+    assert "cloned" in report
+    assert "nothing cloned" not in report
