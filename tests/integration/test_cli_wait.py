@@ -135,7 +135,7 @@ def test_no_outcome_in_time_exits_2_and_cleans_up(aws: Aws, capsys: pytest.Captu
 @pytest.mark.parametrize(
     ("extra", "complaint"),
     [
-        (["--wait", "--timeout", "0"], "--timeout must be more than 0 seconds"),
+        (["--wait", "--timeout", "0"], "--timeout: '0': must be more than 0"),
         (["--json"], "go with --wait"),
         (["--result-bus", "other"], "go with --wait"),
     ],

@@ -16,6 +16,7 @@ from llmobs_actions.messages import SOURCE_MESSAGE_ID
 def dlq_list(args: argparse.Namespace) -> int:
     dlq_url = required(args.dlq_url, DLQ_URL_VARIABLE, "--dlq-url")
     sqs = client("sqs")
+    _a_dead_letter_queue(sqs, dlq_url)
     letters = read_all(sqs, dlq_url, args.max)
     release(sqs, dlq_url, letters)
     tally = counts(letters)
@@ -41,6 +42,7 @@ def dlq_redrive(args: argparse.Namespace) -> int:
     dlq_url = required(args.dlq_url, DLQ_URL_VARIABLE, "--dlq-url")
     queue_url = required(args.queue_url, QUEUE_URL_VARIABLE, "--queue-url")
     sqs = client("sqs")
+    _a_dead_letter_queue(sqs, dlq_url)
     selection = Selection(frozenset(args.error_class), args.older_than, args.include_invalid)
     letters = read_all(sqs, dlq_url, limit=100_000)
     release(sqs, dlq_url, letters)
@@ -81,6 +83,23 @@ def dlq_redrive(args: argparse.Namespace) -> int:
     )
     print(f"\nmoved {moved} message(s)")
     return 0 if moved == len(chosen) else 1
+
+
+def _a_dead_letter_queue(sqs: Any, url: str) -> None:
+    """Refuse a queue no redrive policy names: reading the actions queue as a DLQ would hide its messages."""
+    from botocore.exceptions import ClientError
+
+    try:
+        sources = sqs.list_dead_letter_source_queues(QueueUrl=url).get("queueUrls", [])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("AccessDenied", "AccessDeniedException"):
+            return  # not allowed to ask: the reader may still be right
+        raise
+    if not sources:
+        raise CliError(
+            f"{url} is no dead-letter queue: no queue's redrive policy names it "
+            f"(give the stack's DeadLetterQueueUrl output, or set ${DLQ_URL_VARIABLE})"
+        )
 
 
 def _a_move_task_rate(rate: float | None) -> bool:

@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -41,7 +42,9 @@ def invoke(args: argparse.Namespace) -> int:
         def get_remaining_time_in_millis(self) -> int:
             return int((self.deadline - time.monotonic()) * 1000)
 
-    with _function_log() as lines:
+    with _function_log() as lines, warnings.catch_warnings():
+        # Powertools warns when a batch emitted no metric: the function's business, not the terminal's
+        warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
         try:
             response = handler.lambda_handler(event, Context())
         except ConfigurationError as error:

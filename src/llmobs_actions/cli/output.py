@@ -7,7 +7,12 @@ import argparse
 import os
 import re
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from llmobs_actions.failures import ErrorClass
+
+T = TypeVar("T", int, float)
 
 QUEUE_URL_VARIABLE = "LLMOBS_ACTIONS_QUEUE_URL"
 DLQ_URL_VARIABLE = "LLMOBS_ACTIONS_DLQ_URL"
@@ -23,6 +28,7 @@ _SERVICE_OF = {
     "GetQueueAttributes": "SQS",
     "StartMessageMoveTask": "SQS",
     "ListMessageMoveTasks": "SQS",
+    "ListDeadLetterSourceQueues": "SQS",
     "PutEvents": "EventBridge",
     "GetSecretValue": "Secrets Manager",
     "CreateQueue": "SQS",
@@ -41,6 +47,33 @@ class CliError(Exception):
     """A problem the user can fix; printed without a traceback, exit code 2."""
 
 
+# The classes a dead letter can carry: the function's, SQS's redrive ("redriven"); EventBridge, Scheduler and
+# Lambda name theirs in codes (SDK_CLIENT_ERROR, RetriesExhausted, ...), which any such code matches.
+ERROR_CLASSES = (*(c.value for c in ErrorClass), "redriven")
+_AWS_CODE = re.compile(r"^[A-Z][A-Za-z_]+$")
+
+
+def error_class(text: str) -> str:
+    if text in ERROR_CLASSES or _AWS_CODE.match(text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is no error class; the classes: {', '.join(ERROR_CLASSES)}")
+
+
+def positive(kind: type[T]) -> Callable[[str], T]:
+    """An argparse type: a number above zero."""
+
+    def parse(text: str) -> T:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0")
+        return value
+
+    return parse
+
+
 def duration(text: str) -> float:
     match = _DURATION.match(text)
     if not match:
@@ -56,7 +89,12 @@ def client(service: str) -> Any:
         raise CliError("no AWS region: set AWS_REGION (or use a profile with a region)")
     if session.get_credentials() is None:
         raise CliError("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-    return session.client(service)
+    try:
+        return session.client(service)
+    except ValueError as error:  # botocore: "Invalid endpoint: localhost:4566"
+        named = [f"{name}={os.environ[name]}" for name in sorted(os.environ) if name.startswith("AWS_ENDPOINT_URL")]
+        where = f" ({', '.join(named)}: a URL needs its scheme, e.g. http://localhost:4566)" if named else ""
+        raise CliError(f"{error}{where}") from None
 
 
 def explain_aws_error(error: Exception) -> str | None:
