@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from llmobs_actions import __version__
 from llmobs_actions.cli import _parser, main
+from local.servers import LocalHandler, LocalServer
 from tests.conftest import ROOT, Aws
 
 COMMANDS = [
@@ -132,3 +134,51 @@ def test_every_flag_has_help_and_every_help_ends_with_examples() -> None:
 def test_the_version_is_said(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"llmobs-actions {__version__}"
+
+
+class _NeverAnswers(LocalHandler):
+    """A service that takes every request and never answers it: a command waits there until interrupted."""
+
+    def do_POST(self) -> None:
+        self.server.asked.set()  # type: ignore[attr-defined]
+        self.server.stopping.wait()
+
+    do_GET = do_POST
+
+
+@pytest.mark.parametrize(
+    "command",
+    [*COMMANDS, ["invoke", str(ROOT / "events" / "sqs-clone-dataset.json")]],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_ctrl_c_while_a_command_waits_on_aws_is_one_line_for_every_command(command: list[str]) -> None:
+    # GIVEN every AWS service a command may call answering nothing
+    server = LocalServer("never-answers", _NeverAnswers)
+    server.asked = threading.Event()  # type: ignore[attr-defined]
+    server.start()
+    environment = os.environ | {
+        "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
+        "AWS_ENDPOINT_URL": server.url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "DD_SECRET_ID": "llmobs-actions/datadog",
+        "IDEMPOTENCY_TABLE": "idempotency",
+        "DEAD_LETTER_QUEUE_URL": "http://q/1/dlq",
+    }
+    try:
+        with subprocess.Popen(  # noqa: S603 (this interpreter, our command)
+            [sys.executable, "-m", "llmobs_actions.cli", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+            text=True,
+        ) as waiting:
+            # WHEN the user presses Ctrl-C while the command waits on its first call
+            assert server.asked.wait(30), "the command never called AWS"  # type: ignore[attr-defined]
+            waiting.send_signal(signal.SIGINT)
+            _, err = waiting.communicate(timeout=30)
+    finally:
+        server.stop()
+    # THEN one line and exit 130, no traceback
+    assert (waiting.returncode, err.strip()) == (130, "llmobs-actions: interrupted")

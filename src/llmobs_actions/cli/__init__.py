@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:  # Ctrl-C, at a prompt or while waiting: no traceback
         print("\nllmobs-actions: interrupted", file=sys.stderr)
+        if argv is None:  # the command itself: stop now, not once a record's worker thread ends its call
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     except CliError as error:
         print(f"llmobs-actions: {error}", file=sys.stderr)
