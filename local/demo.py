@@ -289,7 +289,7 @@ def _result_line(events: list[dict[str, Any]], scenario: Scenario) -> tuple[str,
     return f"{event['detail-type']} ({said})", event["detail-type"] == expected_type
 
 
-_SHOWN = ("new_dataset_id", "name", "deleted", "already_gone", "matching", "kept_newest", "spared", "resolved")
+_SHOWN = ("new_dataset_id", "name", "deleted", "already_gone", "matching", "to_delete", "spared", "resolved")
 
 
 def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scenario) -> tuple[str, str]:

@@ -164,3 +164,23 @@ def test_the_watch_queue_takes_messages_only_from_its_own_rule(aws: Aws) -> None
         assert pattern["detail"] == {"correlation_id": ["corr-1"]}
         assert PROBE_SOURCE in pattern["source"]
     nothing_left_behind()
+
+
+def test_a_prune_dry_run_names_what_it_would_delete(
+    aws: Aws, emulator: DatadogEmulator, background_poller: Poller, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = [emulator.add_dataset(PROJECT_ID, f"old-snapshot-{n:02d}", records=1).id for n in range(23)]
+    args = ["send", "prune-datasets", "--project-id", PROJECT_ID, "--name-prefix", "old-snapshot-", "--dry-run"]
+    code, out, err = run(capsys, *args, "--queue-url", aws.queue_url, "--wait", "--timeout", "60")
+
+    assert code == 0, err
+    summary, spared, heading, *named = out.splitlines()
+    assert "not listed" not in summary
+    assert summary.startswith("done (dry run): prune_datasets: matching 23, to delete 23")
+    assert spared == "  spared: newest 0, protected 0, unknown age 0, in use 0"
+    assert heading == "  would delete:"
+    assert len(named) == 21
+    assert named[-1] == "    and 3 more"
+    assert {line.split()[0] for line in named[:20]} <= set(made)
+    assert all(line.split()[1].startswith("'old-snapshot-") for line in named[:20])
+    assert emulator.calls("POST", "/datasets/delete") == []

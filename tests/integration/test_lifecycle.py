@@ -80,7 +80,7 @@ def test_a_prune_deletes_old_snapshots_but_spares_the_protected_one_and_the_one_
     assert emulator.live_dataset(DATASET_ID) is not None, "the source does not match the prefix"
     result = outcome(aws)["result"]
     assert result["matching"] == 10
-    assert result["spared"] == {"newest": 0, "protected": 1, "in_use": 1}
+    assert result["spared"] == {"newest": 0, "protected": 1, "unknown_age": 0, "in_use": 1}
     assert (result["to_delete"], result["deleted"]) == (8, 8)
 
 
@@ -90,7 +90,7 @@ def test_datasets_in_use_go_too_when_the_message_says_so_but_the_protected_one_n
     handle(aws, context, prune_datasets(name_prefix=PREFIX, older_than_days=30, include_datasets_in_use=True))
 
     assert gone(emulator, snapshots) == set(range(30, 40)) - {PROTECTED_AGE}
-    assert outcome(aws)["result"]["spared"] == {"newest": 0, "protected": 1, "in_use": 0}
+    assert outcome(aws)["result"]["spared"] == {"newest": 0, "protected": 1, "unknown_age": 0, "in_use": 0}
     assert emulator.calls("GET", "/experiments") == [], "no need to ask which datasets are in use"
 
 
@@ -101,7 +101,7 @@ def test_keep_newest_counts_only_what_could_have_been_deleted(
 
     # days 30-39 match; 35 is protected and 33 in use; of the rest, 30, 31 and 32 are the newest
     assert gone(emulator, snapshots) == {34, 36, 37, 38, 39}
-    assert outcome(aws)["result"]["spared"] == {"newest": 3, "protected": 1, "in_use": 1}
+    assert outcome(aws)["result"]["spared"] == {"newest": 3, "protected": 1, "unknown_age": 0, "in_use": 1}
 
 
 def test_a_dry_run_prune_of_datasets_reports_and_deletes_nothing(
@@ -114,6 +114,40 @@ def test_a_dry_run_prune_of_datasets_reports_and_deletes_nothing(
     detail = outcome(aws)
     assert detail["dry_run"] is True
     assert (detail["result"]["to_delete"], detail["result"]["spared"]["protected"]) == (8, 1)
+
+
+def test_a_dry_run_names_what_it_would_delete_twenty_at_most_and_its_summary_adds_up(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext, snapshots: dict[int, str]
+) -> None:
+    handle(aws, context, prune_datasets(name_prefix=PREFIX, older_than_days=1, keep_newest=2, dry_run=True))
+
+    result = outcome(aws)["result"]
+    # days 1-39 match: 35 protected, 33 in use, 1 and 2 the newest kept, 35 left to delete
+    assert (result["matching"], result["to_delete"]) == (39, 35)
+    assert result["matching"] == result["to_delete"] + sum(result["spared"].values())
+    assert result["spared"] == {"newest": 2, "protected": 1, "unknown_age": 0, "in_use": 1}
+    by_id = {dataset_id: f"{PREFIX}{age:02d}" for age, dataset_id in snapshots.items()}
+    listed = result["to_delete_listed"]
+    assert [item["name"] for item in listed] == [
+        f"{PREFIX}{age:02d}" for age in [3, *range(4, 33), 34, *range(36, 40)]
+    ][:20]
+    assert all(by_id[item["id"]] == item["name"] for item in listed)
+    assert result["to_delete_not_listed"] == 15
+    assert gone(emulator, snapshots) == set()
+
+
+def test_an_undated_dataset_is_spared_by_a_ranking_and_counted(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    emulator.add_dataset(PROJECT_ID, f"{PREFIX}undated", records=1, created_at="not a time")
+    emulator.add_dataset(PROJECT_ID, f"{PREFIX}dated", records=1, created_at=stamp(3))
+    emulator.add_dataset(PROJECT_ID, f"{PREFIX}older", records=1, created_at=stamp(4))
+    handle(aws, context, prune_datasets(name_prefix=PREFIX, keep_newest=1, dry_run=True))
+
+    result = outcome(aws)["result"]
+    assert result["spared"] == {"newest": 1, "protected": 0, "unknown_age": 1, "in_use": 0}
+    assert (result["matching"], result["to_delete"]) == (3, 1)
+    assert [item["name"] for item in result["to_delete_listed"]] == [f"{PREFIX}older"]
 
 
 def test_a_prune_of_datasets_past_its_cap_is_refused_whole(
@@ -264,7 +298,7 @@ def test_the_newest_runs_of_each_experiment_name_survive_and_a_protected_one_too
 
     assert deleted_runs(emulator, runs) == {("eval-a", 2), ("eval-a", 3), ("eval-b", 2)}
     result = outcome(aws)["result"]
-    assert result["spared"] == {"newest": 0, "protected": 1, "newest_per_name": 4}
+    assert result["spared"] == {"newest": 0, "protected": 1, "unknown_age": 0, "newest_per_name": 4}
     assert result["deleted"] == 3
     assert not any(emulator.experiments[i].deleted_at for i in EXPERIMENT_IDS), "other names: no match"
 
@@ -283,7 +317,7 @@ def test_keep_newest_and_keep_newest_per_name_rank_the_same_runs(
 
     # THEN a-old goes: it is neither the newest run (a-new is) nor the newest run named r-a (a-new again)
     assert [i for i in (a_new, a_old, b) if emulator.experiments[i].deleted_at] == [a_old]
-    assert outcome(aws)["result"]["spared"] == {"newest": 1, "protected": 0, "newest_per_name": 1}
+    assert outcome(aws)["result"]["spared"] == {"newest": 1, "protected": 0, "unknown_age": 0, "newest_per_name": 1}
 
 
 def test_a_protected_experiment_is_spared_by_an_age_prune(
@@ -296,7 +330,7 @@ def test_a_protected_experiment_is_spared_by_an_age_prune(
     handle(aws, context, {"action": "prune_experiments", "project_id": PROJECT_ID, "older_than_days": 1})
 
     assert deleted_runs(emulator, runs) == set(runs.values()) - {("eval-a", 4)}
-    assert outcome(aws)["result"]["spared"] == {"newest": 0, "protected": 1}
+    assert outcome(aws)["result"]["spared"] == {"newest": 0, "protected": 1, "unknown_age": 0}
 
 
 # --- names instead of ids ----------------------------------------------------------------------------

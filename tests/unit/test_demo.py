@@ -15,7 +15,7 @@ def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[s
     assert "13 result events" in report  # one per message, each the outcome it announced
     # the lifecycle: the protected snapshot and the one in use survive the retention, and it says why
     assert "spared golden-snapshot-33d, golden-snapshot-35d" in report
-    assert "spared={'newest': 0, 'protected': 1, 'in_use': 1}" in report
+    assert "spared={'newest': 0, 'protected': 1, 'unknown_age': 0, 'in_use': 1}" in report
     assert "left: nightly-eval-a, nightly-eval-a, nightly-eval-b, nightly-eval-b" in report
     assert f"resolved={{'project_id': '{PROJECT_ID}', 'dataset_id': '{DATASET_ID}'}}" in report
     assert "task SUCCEEDED" in report  # the state machine's task was completed with the new dataset

@@ -18,6 +18,11 @@ from llmobs_actions.failures import PruneRefusedError
 from llmobs_actions.messages import parse_timestamp
 from llmobs_actions.observability import logger
 
+# A result names at most this many of what a prune deletes, each name cut to this length: a result event stays
+# far below EventBridge's 256 KB whatever the names, and a person reads twenty lines, not a thousand.
+LISTED_IN_RESULT = 20
+LISTED_NAME_CHARS = 200
+
 
 def is_protected(metadata: Mapping[str, object], key: str) -> bool:
     """The protection marker: `key` set to true (or to the text "true", as a UI may save it)."""
@@ -60,7 +65,7 @@ class Selection(Generic[L]):
             else:
                 dated.append((created, item))
         dated.sort(key=lambda pair: pair[0], reverse=True)
-        spared = Counter({"newest": 0, "protected": protected})
+        spared = Counter({"newest": 0, "protected": protected, "unknown_age": 0})
         return cls(dated, undated, matching, unsafe, spared)
 
     def candidates(self) -> list[L]:
@@ -89,9 +94,13 @@ class Selection(Generic[L]):
             self.spared[reason] += 1
         self.dated = [(when, item) for when, item in self.dated if id(item) not in kept]
 
-    def doomed(self, ranked: bool) -> list[str]:
-        """What is left to delete; with a ranking, an undated item cannot be ranked, so it stays."""
-        return [item.id for _, item in self.dated] + ([] if ranked else [item.id for item in self.undated])
+    def doomed(self, ranked: bool) -> list[L]:
+        """What is left to delete; with a ranking, an undated item cannot be ranked, so it stays (spared as of
+        unknown age)."""
+        if ranked:
+            self.spared["unknown_age"] += len(self.undated)
+            self.undated = []
+        return [item for _, item in self.dated] + self.undated
 
 
 def prune_selected(
@@ -103,28 +112,38 @@ def prune_selected(
     tools: Tools,
 ) -> ActionResult:
     """Delete what the selection left; an item of unknown age is selected by name alone, never ranked."""
-    doomed = selection.doomed(ranked)
+    doomed_items = selection.doomed(ranked)
+    doomed = [item.id for item in doomed_items]
     what = deletion(doomed)
+    # matching = to_delete + every reason's spared count: the summary adds up
     summary: dict[str, object] = {
         "matching": selection.matching,
-        "kept_newest": selection.spared["newest"],
-        "kept_unknown_age": len(selection.undated) if ranked else 0,
+        "to_delete": len(doomed),
         "spared": dict(selection.spared),
         "skipped_unsafe_ids": selection.unsafe_ids,
-        "to_delete": len(doomed),
         "dry_run": action.dry_run,
+        # what it deletes (or would), by name: the first LISTED_IN_RESULT, bounded, and how many more
+        "to_delete_listed": [
+            {"id": item.id, "name": item.name[:LISTED_NAME_CHARS]} for item in doomed_items[:LISTED_IN_RESULT]
+        ],
+        "to_delete_not_listed": max(0, len(doomed) - LISTED_IN_RESULT),
     }
     _refuse_past_the_cap(len(doomed), action.max_deletions, what.kind, tools.max_ids)
     log_ids = {f"{what.kind}_ids": doomed[:LOGGED_IDS], f"{what.kind}_ids_listed": min(len(doomed), LOGGED_IDS)}
     if action.dry_run or not doomed:
-        logger.info("prune summary", extra=summary | log_ids | {"deleted": 0})
+        logger.info("prune summary", extra=_loggable(summary) | log_ids | {"deleted": 0})
         return ActionResult(
             f"would delete {len(doomed)} {what.kind}(s)" if action.dry_run else "nothing to prune",
             summary | {f"{what.kind}_ids_sha256": ids_digest(doomed)},
         )
     deleted = delete(what, False, attempt, tools)
-    logger.info("prune summary", extra=summary | log_ids | {"deleted": deleted.details.get("deleted")})
+    logger.info("prune summary", extra=_loggable(summary) | log_ids | {"deleted": deleted.details.get("deleted")})
     return ActionResult(f"pruned {len(doomed)} {what.kind}(s)", summary | deleted.details)
+
+
+def _loggable(summary: dict[str, object]) -> dict[str, object]:
+    """The summary without the names: the log line lists the ids already, a hundred of them."""
+    return {key: value for key, value in summary.items() if key != "to_delete_listed"}
 
 
 def _refuse_past_the_cap(count: int, max_deletions: int, kind: str, max_ids: int) -> None:

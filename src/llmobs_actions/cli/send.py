@@ -136,8 +136,19 @@ def outcome_line(detail: dict[str, Any]) -> str:
             f"done{dry}: new dataset {result['new_dataset_id']} named {result.get('name')!r}"
             f"{f' (version {version})' if version is not None else ''}{adopted}{again}"
         )
-    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.items() if type(v) is int)
-    return f"done{dry}: {detail.get('action')}: {counts or 'nothing to report'}{again}"
+    counts = ", ".join(
+        f"{k.replace('_', ' ')} {v}" for k, v in result.items() if type(v) is int and k != "to_delete_not_listed"
+    )
+    lines = [f"done{dry}: {detail.get('action')}: {counts or 'nothing to report'}{again}"]
+    if isinstance(result.get("spared"), dict):
+        lines.append("  spared: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["spared"].items()))
+    listed = result.get("to_delete_listed")
+    if isinstance(listed, list) and listed:
+        lines.append(f"  {'would delete' if dry else 'deleted'}:")
+        lines += [f"    {item.get('id')}  {item.get('name')!r}" for item in listed if isinstance(item, dict)]
+        if result.get("to_delete_not_listed"):
+            lines.append(f"    and {result['to_delete_not_listed']} more")
+    return "\n".join(lines)
 
 
 class _Spinner:
