@@ -13,6 +13,7 @@ from typing import Any
 
 from llmobs_actions.messages import parse_timestamp
 from llmobs_actions.templates import render
+from local.report import wrapped
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -56,10 +57,8 @@ def run(files: list[Path], show_logs: bool = False) -> int:
         print(f"dead-letter queue: {len(dead)} message(s)")
         for message in dead:
             attributes = message["attributes"]
-            print(
-                f"  {attributes.get('source_message_id', '?')[:36]:36}  {attributes.get('error_class', '?'):9}  "
-                f"{attributes.get('error_message', '')[:90]}"
-            )
+            print(f"  {attributes.get('source_message_id', '?')[:36]:36}  {attributes.get('error_class', '?')}")
+            print(wrapped(attributes.get("error_message", ""), indent=6))
         print(f"\n{'OK' if problems == 0 else f'{problems} record(s) left for retry'}")
         return problems
 
@@ -89,13 +88,14 @@ def report_file(
         action = describe_action(body)
         if message_id in dead:
             reason = dead[message_id]
-            outcome = f"dead-lettered  {reason['error_class']}: {reason['error_message'][:80]}"
+            outcome = f"dead-lettered: {reason['error_class']}: {reason['error_message']}"
         elif message_id in failed or raised is not None:
             retries += 1
-            outcome = f"retry later    {raised or 'reported in batchItemFailures'}"
+            outcome = f"retry later: {raised or 'reported in batchItemFailures'}"
         else:
-            outcome = "done           " + what_was_done(action, new_datasets, emulator, request_time(body, sent_ms))
-        print(f"  {message_id[:36]:36}  {str(action.get('action', '?'))[:18]:18}  {outcome}")
+            outcome = "done: " + what_was_done(action, new_datasets, emulator, request_time(body, sent_ms))
+        print(f"  {message_id[:36]:36}  {str(action.get('action', '?'))[:40]}")
+        print(wrapped(outcome, indent=6))
     print()
     return retries
 
@@ -126,7 +126,7 @@ def request_time(body: str, sent_ms: object = None) -> datetime:
 
 def what_was_done(action: dict[str, Any], new_datasets: list[Any], emulator: Any, when: datetime | None = None) -> str:
     if action.get("action") in ("prune_experiments", "prune_datasets"):
-        return "pruned (dry run: nothing deleted)" if action.get("dry_run") else "pruned"
+        return "dry run: nothing deleted" if action.get("dry_run") else "pruned"
     if action.get("action") == "delete_datasets":
         ids = action.get("dataset_ids", [])
         return f"deleted {sum(1 for i in ids if emulator.live_dataset(i) is None)} dataset(s)"
@@ -135,7 +135,7 @@ def what_was_done(action: dict[str, Any], new_datasets: list[Any], emulator: Any
         made = [d for d in new_datasets if d.name == wanted]
         if made:
             return (
-                f"cloned {str(action.get('dataset_id') or action.get('dataset_name'))[:8]}… as {made[0].id} "
+                f"cloned {str(action.get('dataset_id') or action.get('dataset_name'))[:8]}… as {made[0].id[:8]}… "
                 f"{made[0].name!r} ({len(made[0].records)} records)"
             )
         return "nothing cloned (dry run or adopted)"

@@ -15,15 +15,19 @@ def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[s
     assert "13 result events" in report  # one per message, each the outcome it announced
     # the lifecycle: the protected snapshot and the one in use survive the retention, and it says why
     assert "spared golden-snapshot-33d, golden-snapshot-35d" in report
-    assert "spared={'newest': 0, 'protected': 1, 'unknown_age': 0, 'in_use': 1}" in report
+    assert "spared={'newest': 0, 'protected': 1, 'unknown_age': 0, 'in_use': 1}" in " ".join(report.split())
     assert "left: nightly-eval-a, nightly-eval-a, nightly-eval-b, nightly-eval-b" in report
-    assert f"resolved={{'project_id': '{PROJECT_ID}', 'dataset_id': '{DATASET_ID}'}}" in report
+    folded = " ".join(report.split())  # as read, whatever the folding of long lines
+    assert f"resolved={{'project_id': '{PROJECT_ID}', 'dataset_id': '{DATASET_ID}'}}" in folded
     assert "task SUCCEEDED" in report  # the state machine's task was completed with the new dataset
-    assert "duplicate: 1 dataset" in report  # the nightly run Scheduler delivered twice
+    # the nightly run Scheduler delivered twice: the first delivery clones, the second is the duplicate
+    first, again = report.index("nightly snapshot (name template)"), report.index("the same run, delivered again")
+    assert first < report.index("done: cloned -> 'golden-") < again < report.index("done: duplicate: 1 dataset")
     assert "BAD" not in report
     assert "EventBridge rule -> SQS" in report
     assert "dead-letter queue (2):" in report
     assert report.rstrip().endswith("every message reached its expected outcome")
+    assert max(len(line) for line in report.splitlines()) <= 100, "the report fits a 100-column terminal"
 
 
 def test_the_demo_runs_every_event_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,6 +36,7 @@ def test_the_demo_runs_every_event_file(capsys: pytest.CaptureFixture[str]) -> N
     for path in sorted(demo.EVENTS.glob("*.json")):
         assert f"events/{path.name}" in report
     assert "dead-letter queue: 4 message(s)" in report
+    assert max(len(line) for line in report.splitlines()) <= 100, "the report fits a 100-column terminal"
 
 
 def test_the_demo_runs_one_event_file(capsys: pytest.CaptureFixture[str]) -> None:
