@@ -21,7 +21,7 @@ TEST_WORKERS ?= 6
 # Extra pytest arguments: PYTEST_ARGS="--randomly-seed=1234" replays the order of a run whose header said that seed.
 PYTEST_ARGS ?=
 
-.PHONY: test demo bench soak lint typecheck unit schema clean
+.PHONY: test demo local bench soak lint typecheck unit schema clean
 
 $(INSTALLED): requirements-dev.txt src/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "llmobs-actions needs Python 3.11+; set PYTHON=python3.11 or newer")'
@@ -64,6 +64,10 @@ unit: $(INSTALLED) $(SAM_INSTALLED) $(CHECKOV_INSTALLED) $(AJV_INSTALLED)
 ## make demo: the whole flow on the local stack (EVENT=events/x.json runs one event file, like sam local invoke)
 demo: $(INSTALLED)
 	$(BIN)/python -m local.demo $(if $(EVENT),--event $(EVENT))
+
+## make local: the local stack in the foreground, to try the CLI by hand; prints the export lines; Ctrl-C stops it
+local: $(INSTALLED)
+	$(BIN)/python -m local.serve
 
 ## make soak: the soak test at full size (several thousand messages)
 soak: $(INSTALLED)
