@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from llmobs_actions.cli import main
 from llmobs_actions.results import DEFAULT_SOURCE, RESULT_DETAIL_TYPES
 from local.template import Resolver
 from tests.conftest import Aws
@@ -84,6 +85,30 @@ def test_the_stack_deploys_and_wires_queue_dlq_table_and_rule(aws: Aws, translat
     assert function["Handler"] == "llmobs_actions.handler.lambda_handler"
     assert function["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"].endswith(f"/{STACK}-actions-dlq")
     assert function["Environment"]["Variables"]["IDEMPOTENCY_TABLE"] == created["IdempotencyTable"]["id"]
+
+
+def test_env_exports_the_deployed_stacks_queues_and_bus_for_the_command(
+    aws: Aws, translated: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # moto warns for each resource type it skips, and when it reads outputs
+        deploy(translated, {"FunctionTimeout": "60"})
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
+        }
+        assert main(["env", "--stack-name", STACK]) == 0
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in capsys.readouterr().out.splitlines())
+    assert exported == {
+        "LLMOBS_ACTIONS_QUEUE_URL": outputs["ActionsQueueUrl"],
+        "QUEUE_URL": outputs["ActionsQueueUrl"],
+        "LLMOBS_ACTIONS_DLQ_URL": outputs["ActionsDeadLetterQueueUrl"],
+        "DLQ_URL": outputs["ActionsDeadLetterQueueUrl"],
+        "LLMOBS_ACTIONS_RESULT_BUS": outputs["ResultEventBusName"],
+    }
+    assert main(["env", "--stack-name", "no-such-stack"]) == 2
+    [said] = capsys.readouterr().err.splitlines()
+    assert said.startswith("llmobs-actions: CloudFormation ValidationError (DescribeStacks)")
 
 
 def _python313() -> str | None:

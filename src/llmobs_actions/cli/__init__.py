@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NoReturn
 from llmobs_actions import __version__
 from llmobs_actions.cli.dlq import dlq_list as run_dlq_list
 from llmobs_actions.cli.dlq import dlq_redrive as run_dlq_redrive
+from llmobs_actions.cli.env import env as run_env
 from llmobs_actions.cli.invoke import invoke as run_invoke
 from llmobs_actions.cli.invoke import template_timeout
 from llmobs_actions.cli.output import (
@@ -252,6 +253,16 @@ def _parser(arguments: list[str] | None = None) -> argparse.ArgumentParser:
     redrive.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     redrive.add_argument("--no-wait", action="store_true", help="with a move task: start it and return")
     redrive.set_defaults(run=run_dlq_redrive)
+
+    environment = _command(
+        commands,
+        "env",
+        None,
+        'eval "$(llmobs-actions env --stack-name llmobs-actions-dev)"',
+        help="print the export lines that point this command at a deployed stack (its outputs)",
+    )
+    environment.add_argument("--stack-name", required=True, help="the stack sam deploy made")
+    environment.set_defaults(run=run_env)
 
     invoke = _command(
         commands,

@@ -38,6 +38,7 @@ _SERVICE_OF = {
     "PutTargets": "EventBridge",
     "RemoveTargets": "EventBridge",
     "DeleteRule": "EventBridge",
+    "DescribeStacks": "CloudFormation",
 }
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
