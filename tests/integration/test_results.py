@@ -21,13 +21,13 @@ from tests.conftest import (
     DATASET_ID,
     EXPERIMENT_IDS,
     PROJECT_ID,
-    ROOT,
     Aws,
     FakeLambdaContext,
     LogOutput,
     clone_action,
     delete_action,
 )
+from tests.doc_blocks import DOCUMENTS, blocks
 from tests.integration.delivery import RESULT_SCHEMA, handle, published
 
 
@@ -398,10 +398,10 @@ def test_a_task_token_of_a_duplicate_delivery_is_answered_with_the_stored_result
     assert DATASET_ID not in task.output["result"].values()
 
 
-def readme_json_blocks() -> list[Any]:
-    """Every JSON document in the README's json blocks (a block may hold several, one after another)."""
+def documented_json_blocks() -> list[Any]:
+    """Every JSON document in the json blocks of the README and docs/ (a block may hold several)."""
     decoder, documents = json.JSONDecoder(), []
-    for block in re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL):
+    for block in [body for page in DOCUMENTS for body in blocks(page, "json")]:
         position = 0
         while block[position:].strip():
             position += len(block[position:]) - len(block[position:].lstrip())
@@ -435,7 +435,7 @@ def test_the_readme_state_machine_gets_its_snapshot_and_hands_the_new_id_on(
     aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
 ) -> None:
     # GIVEN the README's state machine, at its Snapshot step for one execution
-    [machine] = [block for block in readme_json_blocks() if "StartAt" in block]
+    [machine] = [block for block in documented_json_blocks() if "StartAt" in block]
     snapshot, run = machine["States"]["Snapshot"], machine["States"][machine["States"]["Snapshot"]["Next"]]
     assert snapshot["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
     token = aws.front.task_tokens.issue(timeout_seconds=snapshot["TimeoutSeconds"])
@@ -459,7 +459,7 @@ def test_the_readme_state_machine_gets_its_snapshot_and_hands_the_new_id_on(
 
 
 def test_the_readme_result_events_are_valid_under_the_schema() -> None:
-    examples = [block for block in readme_json_blocks() if isinstance(block, dict) and "detail-type" in block]
+    examples = [block for block in documented_json_blocks() if isinstance(block, dict) and "detail-type" in block]
     assert {example["detail-type"] for example in examples} == {SUCCEEDED, FAILED}
     for example in examples:
         RESULT_SCHEMA.validate(example)

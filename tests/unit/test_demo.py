@@ -6,6 +6,7 @@ import pytest
 
 from local import demo
 from local.seeded_ids import DATASET_ID, PROJECT_ID
+from tests.doc_blocks import ROOT, blocks, contains_in_order
 
 
 def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[str]) -> None:
@@ -28,6 +29,8 @@ def test_the_demo_reaches_every_expected_outcome(capsys: pytest.CaptureFixture[s
     assert "dead-letter queue (2):" in report
     assert report.rstrip().endswith("every message reached its expected outcome")
     assert max(len(line) for line in report.splitlines()) <= 100, "the report fits a 100-column terminal"
+    [readme_copy] = [block for block in blocks(ROOT / "README.md", "") if block.startswith("ok  ")]
+    assert contains_in_order(readme_copy.splitlines(), report.splitlines()), "the README shows the demo as it is"
 
 
 def test_the_demo_runs_every_event_file(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llmobs_actions.cli.output import DLQ_URL_VARIABLE, QUEUE_URL_VARIABLE, CliError, bar, client, confirm, required
@@ -22,6 +24,9 @@ def dlq_list(args: argparse.Namespace) -> int:
     tally = counts(letters)
     if args.json:
         print(json.dumps({"count": len(letters), **tally, "messages": [d.as_json() for d in letters]}, indent=2))
+        return 0
+    if not letters:
+        print("0 message(s): the dead-letter queue is empty")
         return 0
     print(f"{'message id':36}  {'origin':11}  {'class':16}  {'http':4}  {'failed at':25}  reason")
     for letter in letters:
@@ -79,10 +84,17 @@ def dlq_redrive(args: argparse.Namespace) -> int:
         selection,
         expected=len(chosen),
         max_per_second=args.max_per_second,
-        progress=lambda done: print(f"\r{bar(done, len(chosen))}", end="", flush=True),
+        progress=_progress(len(chosen)),
     )
-    print(f"\nmoved {moved} message(s)")
+    print(("" if sys.stdout.isatty() else bar(moved, len(chosen))) + f"\nmoved {moved} message(s)")
     return 0 if moved == len(chosen) else 1
+
+
+def _progress(total: int) -> Callable[[int], None]:
+    """A bar redrawn in place on a terminal; in a pipe or a CI log, no carriage returns: the bar once, at the end."""
+    if sys.stdout.isatty():
+        return lambda done: print(f"\r{bar(done, total)}", end="", flush=True)
+    return lambda done: None
 
 
 def _a_dead_letter_queue(sqs: Any, url: str) -> None:
@@ -124,8 +136,12 @@ def _move_task(sqs: Any, dlq_url: str, queue_url: str, args: argparse.Namespace)
             status.get("ApproximateNumberOfMessagesMoved", 0),
             status.get("ApproximateNumberOfMessagesToMove", 0),
         )
-        print(f"\r{bar(moved, total)} {status['Status'].lower()}", end="", flush=True)
-        if status["Status"] in ("COMPLETED", "CANCELLED", "FAILED"):
+        ended = status["Status"] in ("COMPLETED", "CANCELLED", "FAILED")
+        if sys.stdout.isatty():
+            print(f"\r{bar(moved, total)} {status['Status'].lower()}", end="", flush=True)
+        elif ended:  # in a pipe or a CI log, the end only: no carriage returns
+            print(f"{bar(moved, total)} {status['Status'].lower()}", end="")
+        if ended:
             print()
             if status["Status"] != "COMPLETED":
                 raise CliError(f"the move task ended {status['Status']}: {status.get('FailureReason', '')}")

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 import warnings
@@ -46,7 +47,8 @@ def invoke(args: argparse.Namespace) -> int:
         # Powertools warns when a batch emitted no metric: the function's business, not the terminal's
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
         try:
-            response = handler.lambda_handler(event, Context())
+            with contextlib.redirect_stdout(sys.stderr):  # Powertools prints its metrics (EMF) there
+                response = handler.lambda_handler(event, Context())
         except ConfigurationError as error:
             raise CliError(f"{error} (set them as the SAM template does for the function)") from None
         except handler.RetryLaterError as error:
@@ -81,7 +83,8 @@ def _outcome(message_id: str, failed: set[str], lines: list[dict[str, Any]]) -> 
 
 @contextlib.contextmanager
 def _function_log() -> Iterator[list[dict[str, Any]]]:
-    """The function's log lines, as they are written (they still reach the terminal), parsed."""
+    """The function's log lines, parsed, as they are written to stderr (as sam local invoke shows them: stdout
+    is for what became of each record and the response)."""
     from llmobs_actions import observability
 
     lines: list[dict[str, Any]] = []
@@ -103,7 +106,7 @@ def _function_log() -> Iterator[list[dict[str, Any]]]:
         def flush(self) -> None:
             self.stream.flush()
 
-    previous = handler.setStream(Tee(handler.stream))
+    previous = handler.setStream(Tee(sys.stderr))
     try:
         yield lines
     finally:
