@@ -56,6 +56,7 @@ class AwsResources:
     secrets: Any
     front: StrictAws | None = None  # to break a service on purpose, or speed up SQS's clock
     results_queue_url: str | None = None  # where a producer's rule on the result bus delivers result events
+    bucket_name: str = ""  # the backup bucket: dataset exports go under values.backup_prefix in it
 
     def result_events(self) -> list[dict[str, Any]]:
         """The result events delivered so far (each read once), oldest first."""
@@ -164,7 +165,8 @@ def reset_aws(endpoint: str) -> None:
 def create_resources(
     endpoint: str, visibility_timeout: int | None = None, front: StrictAws | None = None, **parameters: str
 ) -> AwsResources:
-    """The queue, DLQ, EventBridge rule, idempotency table and secret, built from template.yaml's own values.
+    """The queue, DLQ, EventBridge rule, idempotency table, backup bucket and secret, built from template.yaml's
+    own values.
 
     `visibility_timeout` overrides the template's (6 x the function timeout): local runs that retry
     would otherwise wait minutes. AWS_ENDPOINT_URL must point at moto.
@@ -214,6 +216,7 @@ def create_resources(
     secrets = boto3.client("secretsmanager", region_name=REGION)
     secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY, "app_key": APP_KEY}))
     results = _result_listener(sqs, events, values)
+    bucket_name = _backup_bucket(values)
     return AwsResources(
         endpoint,
         values,
@@ -227,7 +230,21 @@ def create_resources(
         secrets,
         front,
         results,
+        bucket_name,
     )
+
+
+def _backup_bucket(values: StackValues) -> str:
+    """The bucket the template creates (versioned and encrypted as it says), under a fixed local name; or, given
+    BackupBucketName, a plain bucket of that name standing in for the existing one."""
+    s3 = boto3.client("s3", region_name=REGION)
+    name = values.backup_bucket_name or f"{values.queue_name}-backups"
+    s3.create_bucket(Bucket=name)
+    if values.backup_bucket_versioning:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": values.backup_bucket_versioning})
+    if values.backup_bucket_encryption:
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=values.backup_bucket_encryption)
+    return name
 
 
 def _result_listener(sqs: Any, events: Any, values: StackValues) -> str | None:
@@ -265,6 +282,8 @@ def function_environment(resources: AwsResources, emulator: DatadogEmulator) -> 
         "DD_SECRET_ID": SECRET_ID,
         "DEAD_LETTER_QUEUE_URL": resources.dlq_url,
         "IDEMPOTENCY_TABLE": resources.table_name,
+        "BACKUP_BUCKET": resources.bucket_name,  # BACKUP_PREFIX is the template's own, in values
+        "ACTIONS_QUEUE_URL": resources.queue_url,
         "DD_READ_TIMEOUT_SECONDS": "2",  # short, so that timeouts are quick to provoke locally
         "DD_CONNECT_TIMEOUT_SECONDS": "1",
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here

@@ -1,5 +1,5 @@
 """template.yaml as data: read CloudFormation YAML, resolve it for a set of parameters, and the values the
-local stack builds its queues, rule, table and poller from (so the two cannot drift)."""
+local stack builds its queues, rule, table, backup bucket and poller from (so the two cannot drift)."""
 
 from __future__ import annotations
 
@@ -98,11 +98,10 @@ class Resolver:
         return {key: value for key, value in resolved.items() if value is not _NO_VALUE}
 
     def _substitute(self, text: str) -> Any:
-        names = re.findall(r"\$\{([^}]+)\}", text)
         known = self.parameters | self.pseudo
-        if not all(name in known for name in names):
-            return {"Fn::Sub": text}  # refers to a resource: stays symbolic
-        return re.sub(r"\$\{([^}]+)\}", lambda match: known[match.group(1)], text)
+        substituted = re.sub(r"\$\{([^}]+)\}", lambda match: known.get(match.group(1), match.group(0)), text)
+        # What refers to a resource (${Bucket.Arn}) stays symbolic, the parameters around it resolved.
+        return {"Fn::Sub": substituted} if re.search(r"\$\{[^}]+\}", substituted) else substituted
 
     def _truth(self, body: Any) -> bool:
         ((key, value),) = body.items()
@@ -141,6 +140,10 @@ class StackValues:
     table_attribute_definitions: list[dict[str, str]]
     table_ttl_attribute: str
     function_environment: dict[str, str]  # the variables whose values the template spells out
+    backup_prefix: str
+    backup_bucket_name: str  # BackupBucketName: an existing bucket; "" when the stack creates (and names) one
+    backup_bucket_versioning: str  # the created bucket's VersioningConfiguration Status; "" when none is created
+    backup_bucket_encryption: dict[str, Any]  # its default encryption as the S3 API spells it; {} when none
 
 
 def stack_values(stack_name: str = "llmobs-actions-dev", **parameters: str) -> StackValues:
@@ -151,6 +154,7 @@ def stack_values(stack_name: str = "llmobs-actions-dev", **parameters: str) -> S
     source = function["Events"]["Actions"]["Properties"]
     rule = resources["ActionsRule"]["Properties"]
     table = resources["IdempotencyTable"]["Properties"]
+    bucket = resources.get("BackupBucket", {}).get("Properties", {})
     return StackValues(
         queue_name=queue["QueueName"],
         dead_letter_queue_name=dlq["QueueName"],
@@ -178,4 +182,20 @@ def stack_values(stack_name: str = "llmobs-actions-dev", **parameters: str) -> S
         table_attribute_definitions=table["AttributeDefinitions"],
         table_ttl_attribute=table["TimeToLiveSpecification"]["AttributeName"],
         function_environment={k: v for k, v in function["Environment"]["Variables"].items() if isinstance(v, str)},
+        backup_prefix=resolver.parameters["BackupPrefix"],
+        backup_bucket_name=resolver.parameters["BackupBucketName"],
+        backup_bucket_versioning=bucket.get("VersioningConfiguration", {}).get("Status", ""),
+        backup_bucket_encryption=s3_api_encryption(bucket.get("BucketEncryption")),
     )
+
+
+def s3_api_encryption(cloudformation: dict[str, Any] | None) -> dict[str, Any]:
+    """AWS::S3::Bucket's BucketEncryption as PutBucketEncryption takes it."""
+    if not cloudformation:
+        return {}
+    rules = [
+        {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+        | ({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})
+        for rule in cloudformation["ServerSideEncryptionConfiguration"]
+    ]
+    return {"Rules": rules}

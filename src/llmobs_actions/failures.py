@@ -79,6 +79,19 @@ class NameResolutionError(Exception):
     """A project or dataset name matches no live one, or more than one: which one is meant is unknowable."""
 
 
+class BackupRejectedError(Exception):
+    """A backup or import that cannot succeed as asked: an export whose digest or count does not match its
+    manifest, a source that is no export, work that needs more invocations than a chain of them may have."""
+
+
+class BackupUnavailableError(Exception):
+    """The backup bucket could not be read or written (S3 unavailable, throttling): the work resumes later."""
+
+
+class BackupNotConfiguredError(Exception):
+    """No backup bucket is configured, or the role may not use it."""
+
+
 class AuthRejectedError(Exception):
     """Datadog refused the keys, also after refetching them."""
 
@@ -107,8 +120,12 @@ def classify(error: BaseException) -> Failure:
     match error:
         case InvalidAction():
             return Failure(ErrorClass.INVALID, message)
-        case PruneRefusedError() | NameResolutionError():
+        case PruneRefusedError() | NameResolutionError() | BackupRejectedError():
             return Failure(ErrorClass.REJECTED, message)
+        case BackupUnavailableError():
+            return Failure(ErrorClass.TRANSIENT, message)
+        case BackupNotConfiguredError():
+            return Failure(ErrorClass.CONFIGURATION, message)
         case IdempotencyConflictError():
             return Failure(ErrorClass.REJECTED, message)
         case IdempotencyBusyError():
@@ -133,7 +150,16 @@ def classify(error: BaseException) -> Failure:
 
 
 # The Datadog operations that change something: only a request of one of these can have made or deleted.
-CHANGING_OPERATIONS = frozenset({"clone_dataset", "delete_experiments", "delete_datasets", "restore_dataset_version"})
+CHANGING_OPERATIONS = frozenset(
+    {
+        "clone_dataset",
+        "delete_experiments",
+        "delete_datasets",
+        "restore_dataset_version",
+        "create_dataset",
+        "upload_records",
+    }
+)
 
 
 def may_have_taken_effect(error: BaseException) -> bool:
@@ -160,6 +186,7 @@ def may_have_taken_effect(error: BaseException) -> bool:
             | SecretUnavailableError()
             | SecretMisconfiguredError()
             | IdempotencyStoreError()
+            | BackupNotConfiguredError()
         ):
             return False
         case _:

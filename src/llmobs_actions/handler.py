@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from llmobs_actions.actions import ActionRunner
 from llmobs_actions.aws_clients import AwsClients
+from llmobs_actions.backups import Bucket
 from llmobs_actions.datadog import DatadogClient
 from llmobs_actions.idempotency import Idempotency
 from llmobs_actions.keys import KeyStore
@@ -45,13 +46,16 @@ def processor() -> Processor:
         settings.max_throttle_wait_seconds,
         settings.max_experiment_ids,
         settings.protect_metadata_key,
+        Bucket(settings.backup_bucket, settings.backup_prefix, clients, settings.datadog_site)
+        if settings.backup_bucket
+        else None,
     )
     idempotency = None
     if settings.idempotency_table:
         idempotency = Idempotency(settings.idempotency_table, settings.idempotency_expiry_seconds, clients=clients)
     else:
         logger.warning("IDEMPOTENCY_TABLE is not set: idempotency is OFF, a redelivered message can act twice")
-    queues = Queues(settings.dead_letter_queue_url, clients=clients)
+    queues = Queues(settings.dead_letter_queue_url, clients=clients, actions_queue_url=settings.actions_queue_url)
     announcer = Announcer(settings.result_event_bus, settings.result_event_source, clients)
     return Processor(settings, runner, queues, idempotency, announcer)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from llmobs_actions.attempts import ActionResult, EarlierAttempt, Intent
+from llmobs_actions.attempts import ActionResult, ContinueLater, EarlierAttempt, Intent
 from llmobs_actions.aws_clients import AwsClients, Bounds, Deadline
 from llmobs_actions.contract import AnyAction, ensure_resolved
 from llmobs_actions.failures import (
@@ -57,6 +57,7 @@ _NAMES = {
     "#validation": "validation",
     "#data": "data",
     "#attempts": "attempts",
+    "#checkpoint": "checkpoint",
 }
 
 
@@ -89,25 +90,31 @@ class Idempotency:
         action: AnyAction,
         key: str,
         intent: Intent,
-        perform: Callable[[tuple[EarlierAttempt, ...]], ActionResult],
+        perform: Callable[[tuple[EarlierAttempt, ...], Mapping[str, Any] | None], ActionResult],
         deadline: Deadline,
         changed: Callable[[], bool] = lambda: False,
+        saved: Callable[[], Mapping[str, Any] | None] = lambda: None,
     ) -> ActionResult:
         """Perform the action unless one with the same key already completed (then return its stored result).
 
-        `perform` is told the earlier attempts under this key that never completed: it settles them first.
-        `changed` says, when it failed, whether it had changed something before (a chunk deleted, say).
+        `perform` is told the earlier attempts under this key that never completed (it settles them first), and
+        the checkpoint long work saved in an earlier invocation (it resumes there); stopping with ContinueLater
+        saves the next one on the key. `changed` says, when it failed, whether it had changed something before.
         """
         record_id = f"{KEY_PREFIX}#{_md5(f'{action.action}:{key}')}"
         hashes = (_md5(fingerprint(action)), _md5(legacy_fingerprint(action)))
         try:
-            attempt_number, earlier = self._begin(record_id, hashes, intent, deadline)
+            attempt_number, earlier, checkpoint = self._begin(record_id, hashes, intent, deadline)
         except _Duplicate as duplicate:
             return duplicate.result
         try:
-            result = perform(earlier)
+            result = perform(earlier, checkpoint)
+        except ContinueLater as stopped:
+            self._release(record_id, attempt_number, True, deadline, stopped.checkpoint, must_save=True)
+            raise
         except Exception as error:
-            self._release(record_id, attempt_number, changed() or may_have_taken_effect(error), deadline)
+            acted = changed() or may_have_taken_effect(error)
+            self._release(record_id, attempt_number, acted, deadline, saved())
             raise
         try:
             self._complete(record_id, result, deadline)
@@ -121,17 +128,10 @@ class Idempotency:
 
     def _begin(
         self, record_id: str, hashes: tuple[str, str], intent: Intent, deadline: Deadline
-    ) -> tuple[int, tuple[EarlierAttempt, ...]]:
+    ) -> tuple[int, tuple[EarlierAttempt, ...], Mapping[str, Any] | None]:
         """Take the key for this attempt: its place in the record's attempts, and the earlier ones."""
         now = time.time()
-        attempt: dict[str, Any] = {
-            "id": {"S": str(uuid.uuid4())},
-            "started_ms": {"N": str(int(now * 1000))},
-            "deadline_ms": {"N": str(int((now + deadline.seconds_left()) * 1000))},
-            "target": {"S": intent.target},
-        }
-        if intent.name is not None:
-            attempt["name"] = {"S": intent.name}
+        attempt = _attempt_item(now, deadline, intent)
         current, legacy = hashes
         values: dict[str, Any] = {
             ":inprogress": {"S": INPROGRESS},
@@ -159,7 +159,7 @@ class Idempotency:
                     "attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_ms AND "
                     "(#validation IN (:hash, :legacy_hash) OR attribute_not_exists(#validation)))"
                 ),
-                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeNames={k: v for k, v in _NAMES.items() if k != "#checkpoint"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -170,22 +170,26 @@ class Idempotency:
                 raise IdempotencyStoreError(f"idempotency store unavailable: {str(error)[:300]}") from None
             raise _refusal(old, hashes) from None
         old = answer.get("Attributes") or {}
+        checkpoint: Mapping[str, Any] | None = None
         if old.get("status", {}).get("S") == COMPLETED or int(old.get("expiration", {}).get("N", "0")) < now:
             previous: list[Any] = []  # a record that expired: its attempts belong to a request long over
         else:
             previous = old.get("attempts", {}).get("L", [])
+            checkpoint = _checkpoint(old)
         earlier = tuple(a for a in (_earlier_attempt(item.get("M", {})) for item in previous) if a is not None)
         if earlier:
             logger.info("earlier attempts under this key never completed", extra={"earlier_attempts": len(earlier)})
-        return len(old.get("attempts", {}).get("L", [])), earlier
+        return len(old.get("attempts", {}).get("L", [])), earlier, checkpoint
 
     def _complete(self, record_id: str, result: ActionResult, deadline: Deadline) -> None:
         stored = json.dumps({"summary": result.summary, "details": result.details}, sort_keys=True, default=str)
         self._client(deadline).update_item(
             TableName=self._table,
             Key={"id": {"S": record_id}},
-            UpdateExpression="SET #status = :completed, #data = :data, #expiry = :expiry REMOVE #attempts",
-            ExpressionAttributeNames={k: _NAMES[k] for k in ("#status", "#data", "#expiry", "#attempts")},
+            UpdateExpression="SET #status = :completed, #data = :data, #expiry = :expiry REMOVE #attempts, #checkpoint",
+            ExpressionAttributeNames={
+                k: _NAMES[k] for k in ("#status", "#data", "#expiry", "#attempts", "#checkpoint")
+            },
             ExpressionAttributeValues={
                 ":completed": {"S": COMPLETED},
                 ":data": {"S": stored},
@@ -193,24 +197,29 @@ class Idempotency:
             },
         )
 
-    def _release(self, record_id: str, number: int, may_have_acted: bool, deadline: Deadline) -> None:
-        """This attempt is over without completing: say how it ended, and let the next delivery take the key."""
+    def _release(
+        self,
+        record_id: str,
+        number: int,
+        may_have_acted: bool,
+        deadline: Deadline,
+        checkpoint: Mapping[str, Any] | None = None,
+        must_save: bool = False,
+    ) -> None:
+        """This attempt is over without completing: say how it ended (and, for long work, where the next one
+        resumes), and let the next delivery take the key."""
+        update, names, values = _release_update(number, may_have_acted, checkpoint)
         try:
             self._client(deadline).update_item(
                 TableName=self._table,
                 Key={"id": {"S": record_id}},
-                UpdateExpression=(
-                    f"SET #in_progress_expiry = :zero, #attempts[{number}].ended_ms = :now_ms, "
-                    f"#attempts[{number}].may_have_acted = :acted"
-                ),
-                ExpressionAttributeNames={k: _NAMES[k] for k in ("#in_progress_expiry", "#attempts")},
-                ExpressionAttributeValues={
-                    ":zero": {"N": "0"},
-                    ":now_ms": {"N": str(int(time.time() * 1000))},
-                    ":acted": {"BOOL": may_have_acted},
-                },
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except Exception:  # its deadline frees the key all the same; it just says less about this attempt
+            if must_save:  # without it, the continuation would start over: refuse to go on
+                raise IdempotencyStoreError("could not save where the work stopped") from None
             logger.warning("could not record how the attempt ended", exc_info=True)
 
     def _client(self, deadline: Deadline) -> Any:
@@ -247,6 +256,49 @@ def _fingerprinted(action: AnyAction) -> dict[str, Any]:
         if document.get(field) is None:
             document.pop(field, None)  # unset: the fingerprint a record stored by an older release has
     return document
+
+
+def _attempt_item(now: float, deadline: Deadline, intent: Intent) -> dict[str, Any]:
+    """This attempt as the record lists it: when it started, until when it may work, what it asks for."""
+    attempt: dict[str, Any] = {
+        "id": {"S": str(uuid.uuid4())},
+        "started_ms": {"N": str(int(now * 1000))},
+        "deadline_ms": {"N": str(int((now + deadline.seconds_left()) * 1000))},
+        "target": {"S": intent.target},
+    }
+    if intent.name is not None:
+        attempt["name"] = {"S": intent.name}
+    return attempt
+
+
+def _release_update(
+    number: int, may_have_acted: bool, checkpoint: Mapping[str, Any] | None
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The UpdateItem that ends attempt `number` and frees the key (and saves the checkpoint, if any)."""
+    update = (
+        f"SET #in_progress_expiry = :zero, #attempts[{number}].ended_ms = :now_ms, "
+        f"#attempts[{number}].may_have_acted = :acted"
+    )
+    names = {k: _NAMES[k] for k in ("#in_progress_expiry", "#attempts")}
+    values: dict[str, Any] = {
+        ":zero": {"N": "0"},
+        ":now_ms": {"N": str(int(time.time() * 1000))},
+        ":acted": {"BOOL": may_have_acted},
+    }
+    if checkpoint is not None:
+        update += ", #checkpoint = :checkpoint"
+        names["#checkpoint"] = _NAMES["#checkpoint"]
+        values[":checkpoint"] = {"S": json.dumps(checkpoint, sort_keys=True, separators=(",", ":"))}
+    return update, names, values
+
+
+def _checkpoint(item: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Where long work under the key stopped, as its last attempt saved it."""
+    try:
+        saved = json.loads(item["checkpoint"]["S"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
 
 
 def _md5(text: str) -> str:

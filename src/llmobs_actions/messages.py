@@ -16,6 +16,8 @@ from llmobs_actions.contract import InvalidAction
 ORIGINAL_SENT_AT = "original_sent_at"
 # ...and the id of the message the request first came in: a key of its own, the copy's key too.
 SOURCE_MESSAGE_ID = "source_message_id"
+# ...and, on a continuation of long work, how many invocations the chain has had before this one.
+CONTINUATION = "continuation"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class InboundMessage:
     original_sent_ms: int | None = None  # a redriven copy's original's SentTimestamp (ORIGINAL_SENT_AT)
     original_message_id: str | None = None  # a redriven copy's original's message id (SOURCE_MESSAGE_ID)
     malformed: str | None = None  # what is wrong with the record itself (SQS never sends such a record)
+    continuation: int = 0  # invocations of long work under this request before this one (CONTINUATION)
 
     @property
     def from_sqs(self) -> bool:
@@ -97,6 +100,7 @@ def from_sqs_record(record: Mapping[str, Any]) -> InboundMessage:
         sent_ms=_int(attributes.get("SentTimestamp")),
         original_sent_ms=_moment_ms(_attribute(record, ORIGINAL_SENT_AT)),
         original_message_id=_attribute(record, SOURCE_MESSAGE_ID),
+        continuation=_int(_attribute(record, CONTINUATION)) or 0,
     )
 
 

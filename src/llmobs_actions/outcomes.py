@@ -14,6 +14,7 @@ class Status(StrEnum):
     DONE = "done"
     DEAD_LETTERED = "dead_lettered"
     RETRY = "retry"
+    CONTINUED = "continued"  # long work goes on in a continuation message under the same key
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ def report(outcomes: list[Outcome]) -> None:
             done_now = not outcome.details.get("dry_run") and not outcome.details.get("duplicate")
             for name, value in outcome.metrics.items() if done_now else ():  # a duplicate did nothing now
                 count(name, value)
+            continue
+        if outcome.status is Status.CONTINUED:
+            count("ActionContinued")
             continue
         if outcome.failure is not None:
             count_with_dimension("ActionFailed", "error_class", outcome.failure.error_class.value)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmobs_actions.actions import ActionRunner
-from llmobs_actions.attempts import ActionResult, Attempt, EarlierAttempt
+from llmobs_actions.attempts import ActionResult, Attempt, ContinueLater, EarlierAttempt
 from llmobs_actions.aws_clients import Deadline, OutOfTimeError
 from llmobs_actions.contract import AnyAction, InvalidAction, parse_action
 from llmobs_actions.datadog import DatadogHTTPError, RateLimit
-from llmobs_actions.failures import Backoff, ErrorClass, classify
+from llmobs_actions.failures import Backoff, BackupNotConfiguredError, ErrorClass, classify
 from llmobs_actions.idempotency import Idempotency
 from llmobs_actions.messages import (
     InboundMessage,
@@ -101,6 +101,8 @@ class Processor:
             result = self._act(action, key, attempt, message, remaining_ms)
             if resolved:
                 result = ActionResult(result.summary, result.details | {"resolved": resolved})
+        except ContinueLater as stopped:  # long work: its checkpoint is on the key, a continuation goes on
+            return self._settlement.continued(message, action_name, stopped, Deadline(remaining_ms))
         except Exception as error:  # every failure, ours included, ends in the DLQ or back in the queue
             failure = classify(error)
             if failure.error_class is ErrorClass.INTERNAL:
@@ -118,7 +120,13 @@ class Processor:
         if action.dry_run:
             return self._runner.run(prepared, attempt)
         if self._idempotency is None:
-            return self._runner.run(prepared, attempt.after(_guessed_earlier(message, attempt, prepared, self._runner)))
+            try:
+                guessed = _guessed_earlier(message, attempt, prepared, self._runner)
+                return self._runner.run(prepared, attempt.after(guessed))
+            except ContinueLater:  # where it stopped would be kept on the key's record: there is none
+                raise BackupNotConfiguredError(
+                    f"{action.action} needs more than one invocation, and continuing needs IDEMPOTENCY_TABLE"
+                ) from None
         wait = self._runner.throttled_for(action)
         if wait is not None and wait > self._settings.max_throttle_wait_seconds:
             # Checked before the idempotency record is written, so that a throttled try costs no write.
@@ -129,9 +137,10 @@ class Processor:
             action,  # its fingerprint: the request as asked, templates unfilled (as earlier releases stored it)
             key,
             self._runner.intent(prepared),
-            lambda earlier: self._runner.run(prepared, attempt.after(earlier)),
+            lambda earlier, checkpoint: self._runner.run(prepared, attempt.after(earlier, checkpoint)),
             Deadline(remaining_ms),
             changed=lambda: attempt.progress.changed,
+            saved=lambda: attempt.progress.checkpoint,
         )
         if result.details.get("duplicate"):
             logger.info("duplicate suppressed: already done under this key", extra={"stored": result.details})
@@ -161,7 +170,12 @@ class Processor:
             # redriven from the DLQ carries the original's time: days may have passed since).
             sent = message.original_sent_ms or message.sent_ms
             event_time = datetime.fromtimestamp(sent / 1000, UTC) if sent else None
-        return Attempt(has_time=has_time, read_timeout=read_timeout, event_time=event_time)
+        return Attempt(
+            has_time=has_time,
+            read_timeout=read_timeout,
+            event_time=event_time,
+            seconds_left=lambda: remaining_ms() / 1000,
+        )
 
 
 def _guessed_earlier(

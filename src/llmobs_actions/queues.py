@@ -54,8 +54,11 @@ class QueueFacts:
 
 
 class Queues:
-    def __init__(self, dead_letter_queue_url: str, clients: AwsClients | None = None) -> None:
+    def __init__(
+        self, dead_letter_queue_url: str, clients: AwsClients | None = None, actions_queue_url: str | None = None
+    ) -> None:
         self._dead_letter_queue_url = dead_letter_queue_url
+        self.actions_queue_url = actions_queue_url  # where a direct invocation's long work continues
         self._clients = clients or AwsClients()
         self._queue_urls: dict[str, str] = {}
         self._facts: dict[str, tuple[float, QueueFacts]] = {}
@@ -69,6 +72,19 @@ class Queues:
             QueueUrl=self._dead_letter_queue_url,
             MessageBody=body,
             MessageAttributes={name: {"DataType": ATTRIBUTE_TYPE, "StringValue": v} for name, v in fitted.items()},
+        )
+        return str(response["MessageId"])
+
+    def send(self, queue_url: str, body: str, attributes: dict[str, str], deadline: Deadline) -> str:
+        """A message of ours (a continuation) to `queue_url`, its attributes SQS-legal."""
+        response = self._client(deadline).send_message(
+            QueueUrl=queue_url,
+            MessageBody=body,
+            MessageAttributes={
+                name: {"DataType": ATTRIBUTE_TYPE, "StringValue": sqs_legal(value)}
+                for name, value in attributes.items()
+                if value
+            },
         )
         return str(response["MessageId"])
 

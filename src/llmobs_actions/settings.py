@@ -43,6 +43,9 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "RESULT_EVENT_BUS": "result_event_bus",
     "RESULT_EVENT_SOURCE": "result_event_source",
     "PROTECT_METADATA_KEY": "protect_metadata_key",
+    "BACKUP_BUCKET": "backup_bucket",
+    "BACKUP_PREFIX": "backup_prefix",
+    "ACTIONS_QUEUE_URL": "actions_queue_url",
 }
 REQUIRED_ENVIRONMENT_VARIABLES: tuple[str, ...] = ("DD_SECRET_ID", "DEAD_LETTER_QUEUE_URL")
 
@@ -86,6 +89,13 @@ class Settings(BaseModel):
     result_event_source: str = Field(default="llmobs.actions", min_length=1, max_length=256)
     # A dataset or experiment whose metadata has this key set to true is never pruned.
     protect_metadata_key: str = Field(default="keep", min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+    # Where exports go (an S3 bucket name) and under which key prefix; no bucket: no export, backup or import.
+    backup_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    backup_prefix: str = Field(
+        default="llmobs-actions/", max_length=512, pattern=r"^([^/\x00-\x1f\x7f][^\x00-\x1f\x7f]*/)?$"
+    )
+    # The actions queue: where a direct invocation's long work continues (an SQS message's goes to its queue).
+    actions_queue_url: str | None = None
 
     @field_validator("datadog_site")
     @classmethod

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
 
-from llmobs_actions.attempts import ActionResult
-from llmobs_actions.aws_clients import Deadline
+from llmobs_actions.attempts import ActionResult, ContinueLater
+from llmobs_actions.aws_clients import Deadline, OutOfTimeError
 from llmobs_actions.contract import AnyAction
-from llmobs_actions.failures import Backoff, Disposition, Failure, dead_letter_attributes
-from llmobs_actions.messages import InboundMessage
+from llmobs_actions.failures import (
+    Backoff,
+    BackupRejectedError,
+    Disposition,
+    Failure,
+    classify,
+    dead_letter_attributes,
+)
+from llmobs_actions.messages import CONTINUATION, ORIGINAL_SENT_AT, SOURCE_MESSAGE_ID, InboundMessage
 from llmobs_actions.observability import logger
 from llmobs_actions.outcomes import Outcome, Status
 from llmobs_actions.queues import Queues
@@ -22,6 +30,10 @@ from llmobs_actions.results import Announcer, Reply, result_detail
 
 # A retry is scheduled to come back at least this long before its queue's retention would delete it.
 EXPIRY_MARGIN_SECONDS = 300
+# Lambda's recursive loop detection stops the 17th invocation of a chain SQS -> function -> SQS ("after
+# approximately 16 invocations"): a continuation chain ends, with its reason, at this many invocations.
+LAMBDA_RECURSION_LIMIT = 16
+MAX_INVOCATIONS_IN_A_CHAIN = 14
 
 
 class Settlement:
@@ -81,7 +93,7 @@ class Settlement:
         if failure.disposition is Disposition.DEAD_LETTER:
             return self._dead_letter(message, action_name, failure, key, reply, deadline)
         delay = self._backoff.delay(failure, message.receive_count)
-        exhausted, delay = self._retries_left(message, delay, deadline)
+        exhausted, delay = _retries_left(self._queues, message, delay, deadline)
         if exhausted is not None:
             # SQS would move it to the DLQ on its next receive, without any reason: send it ourselves.
             return self._dead_letter(message, action_name, failure, key, reply, deadline, exhausted)
@@ -95,30 +107,15 @@ class Settlement:
         logger.warning("message will be retried", extra=log_fields)
         return Outcome(message.message_id, Status.RETRY, action_name, failure.message, failure)
 
-    def _retries_left(
-        self, message: InboundMessage, delay: int | None, deadline: Deadline
-    ) -> tuple[str | None, int | None]:
-        """Why this was the message's last try (None if it was not), and its delay, ending before it expires."""
-        if not message.from_sqs or not message.source_arn:
-            return None, delay  # a direct invocation: Lambda's async retries and OnFailure take over
-        try:
-            facts = self._queues.facts(message.source_arn, deadline)
-        except Exception:  # without the redrive policy, SQS's own redrive remains the safety net
-            logger.warning("could not read the source queue's redrive policy", exc_info=True)
-            return None, delay
-        if facts.max_receive_count is not None and message.receive_count >= facts.max_receive_count:
-            return f"receive {message.receive_count} of maxReceiveCount {facts.max_receive_count} failed", delay
-        back_in = delay if delay is not None else facts.visibility_timeout_seconds
-        age = time.time() - message.sent_ms / 1000 if message.sent_ms else None
-        # A record older than the queue keeps messages cannot have come from it (an event file, say, run by
-        # `invoke` or `sam local invoke`): the queue's retention says nothing of its next try.
-        if facts.retention_seconds and age is not None and age <= facts.retention_seconds and back_in is not None:
-            left = int(facts.retention_seconds - age - EXPIRY_MARGIN_SECONDS)
-            if left < 1:
-                return f"the queue keeps messages {facts.retention_seconds} s: too little left for another try", None
-            if back_in > left:
-                return None, left  # sooner than the back-off wanted, but before the queue would delete it
-        return None, delay
+    def continued(
+        self, message: InboundMessage, action_name: str | None, stopped: ContinueLater, deadline: Deadline
+    ) -> Outcome:
+        """Long work stopped before the deadline, its checkpoint saved on the key: the request comes back as a
+        continuation message, and this delivery ends; a chain Lambda would stop is cut first, with its reason."""
+        ended = _chain_ended(message, action_name, stopped)
+        if ended is not None:
+            return self.failed(message, action_name, ended, None, None, deadline)
+        return _continue(self._queues, message, action_name, stopped, deadline)
 
     def _dead_letter(
         self,
@@ -169,6 +166,82 @@ class Settlement:
             self._announcer.announce(detail, reply, deadline)
         except Exception:  # telling the producer must never undo or repeat what was done
             logger.exception("could not announce the outcome")
+
+
+def _retries_left(
+    queues: Queues, message: InboundMessage, delay: int | None, deadline: Deadline
+) -> tuple[str | None, int | None]:
+    """Why this was the message's last try (None if it was not), and its delay, ending before it expires."""
+    if not message.from_sqs or not message.source_arn:
+        return None, delay  # a direct invocation: Lambda's async retries and OnFailure take over
+    try:
+        facts = queues.facts(message.source_arn, deadline)
+    except Exception:  # without the redrive policy, SQS's own redrive remains the safety net
+        logger.warning("could not read the source queue's redrive policy", exc_info=True)
+        return None, delay
+    if facts.max_receive_count is not None and message.receive_count >= facts.max_receive_count:
+        return f"receive {message.receive_count} of maxReceiveCount {facts.max_receive_count} failed", delay
+    back_in = delay if delay is not None else facts.visibility_timeout_seconds
+    age = time.time() - message.sent_ms / 1000 if message.sent_ms else None
+    # A record older than the queue keeps messages cannot have come from it (an event file, say, run by
+    # `invoke` or `sam local invoke`): the queue's retention says nothing of its next try.
+    if facts.retention_seconds and age is not None and age <= facts.retention_seconds and back_in is not None:
+        left = int(facts.retention_seconds - age - EXPIRY_MARGIN_SECONDS)
+        if left < 1:
+            return f"the queue keeps messages {facts.retention_seconds} s: too little left for another try", None
+        if back_in > left:
+            return None, left  # sooner than the back-off wanted, but before the queue would delete it
+    return None, delay
+
+
+def _chain_ended(message: InboundMessage, action_name: str | None, stopped: ContinueLater) -> Failure | None:
+    """Lambda stops a chain of SQS -> function -> SQS after 16 invocations (recursive loop detection): the
+    chain ends before that, with its reason."""
+    hop = message.continuation + 1
+    if hop < MAX_INVOCATIONS_IN_A_CHAIN:
+        return None
+    return classify(
+        BackupRejectedError(
+            f"{action_name}: {hop} invocations were not enough ({stopped.done_so_far}); Lambda stops a chain of "
+            f"{LAMBDA_RECURSION_LIMIT}: give the function a longer FunctionTimeout"
+        )
+    )
+
+
+def _continue(
+    queues: Queues, message: InboundMessage, action_name: str | None, stopped: ContinueLater, deadline: Deadline
+) -> Outcome:
+    """The message again, to its queue, body unchanged and the first message's id and time carried (so its key
+    and times stay); if it cannot be sent, its own retry resumes from the checkpoint all the same."""
+    hop = message.continuation + 1
+    try:
+        continuation_id = _send_continuation(queues, message, hop, deadline)
+    except Exception:
+        logger.warning("could not send the continuation; the message will be retried", exc_info=True)
+        return Outcome(message.message_id, Status.RETRY, action_name, stopped.done_so_far)
+    logger.info(
+        "work continues in a new message",
+        extra={"done_so_far": stopped.done_so_far, "continuation_id": continuation_id, "invocation": hop + 1},
+    )
+    return Outcome(message.message_id, Status.CONTINUED, action_name, stopped.done_so_far)
+
+
+def _send_continuation(queues: Queues, message: InboundMessage, hop: int, deadline: Deadline) -> str:
+    """The message again, to its queue (a direct invocation's: the actions queue), as the `hop`th continuation."""
+    queue_url = (
+        queues.queue_url(message.source_arn, deadline)
+        if message.from_sqs and message.source_arn
+        else queues.actions_queue_url
+    )
+    if queue_url is None:
+        raise OutOfTimeError("no actions queue to continue in (ACTIONS_QUEUE_URL is not set)")
+    sent_ms = message.original_sent_ms or message.sent_ms or int(time.time() * 1000)
+    attributes = {
+        SOURCE_MESSAGE_ID: message.first_message_id,
+        ORIGINAL_SENT_AT: datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat(),
+        CONTINUATION: str(hop),
+    }
+    return queues.send(queue_url, message.body, attributes, deadline)
 
 
 def _log_fields(failure: Failure) -> dict[str, object]:

@@ -6,8 +6,12 @@ Datadog's OpenAPI spec (check_return_type), so an answer the real API could not 
 
 from __future__ import annotations
 
+import csv
+import io
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +19,9 @@ from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.exceptions import ApiException
 from datadog_api_client.model_utils import validate_and_convert_types
 from datadog_api_client.v2.api.agent_observability_api import AgentObservabilityApi
+from datadog_api_client.v2.model.llm_obs_dataset_batch_update_request import LLMObsDatasetBatchUpdateRequest
 from datadog_api_client.v2.model.llm_obs_dataset_clone_request import LLMObsDatasetCloneRequest
+from datadog_api_client.v2.model.llm_obs_dataset_export_format import LLMObsDatasetExportFormat
 from datadog_api_client.v2.model.llm_obs_dataset_records_request import LLMObsDatasetRecordsRequest
 from datadog_api_client.v2.model.llm_obs_dataset_request import LLMObsDatasetRequest
 from datadog_api_client.v2.model.llm_obs_dataset_restore_version_request import LLMObsDatasetRestoreVersionRequest
@@ -40,6 +46,10 @@ OPERATIONS = [
     "create_llm_obs_dataset_records",
     "create_llm_obs_experiment",
     "restore_llm_obs_dataset_version",
+    "batch_update_llm_obs_dataset",
+    "list_llm_obs_dataset_versions",
+    "export_llm_obs_dataset",
+    "upload_llm_obs_dataset_records_file",
 ]
 
 
@@ -231,3 +241,132 @@ def test_a_restore_is_taken_from_datadog_s_own_client_and_refused_past_the_curre
     with pytest.raises(ApiException) as raised:
         api.restore_llm_obs_dataset_version(PROJECT_ID, DATASET_ID, body(LLMObsDatasetRestoreVersionRequest, too_far))
     assert raised.value.status == 400
+
+
+def batch(**attributes: Any) -> Any:
+    document = {"data": {"type": "datasets", "id": DATASET_ID, "attributes": attributes}}
+    return body(LLMObsDatasetBatchUpdateRequest, document)
+
+
+def test_a_batch_update_is_answered_in_the_mutation_shape_and_makes_a_version_the_client_lists(
+    api: AgentObservabilityApi, emulator: DatadogEmulator
+) -> None:
+    # GIVEN the seeded dataset at version 1 (five records)
+    first = emulator.datasets[DATASET_ID].records[0]["id"]
+    # WHEN Datadog's client inserts one record with its own id, updates one and deletes none
+    answer = api.batch_update_llm_obs_dataset(
+        PROJECT_ID,
+        DATASET_ID,
+        batch(
+            insert_records=[{"id": "rec-mine", "input": {"q": "2+2"}, "expected_output": "4", "tags": ["t:1"]}],
+            update_records=[{"id": first, "expected_output": {"answer": "changed"}}],
+        ),
+    )
+    # THEN its typed models accept the nested answer: data[0].records, the inserted record then the updated one
+    assert [r.id for r in answer.data[0].records] == ["rec-mine", first]
+    assert answer.data[0].records[1].to_dict()["expected_output"] == {"answer": "changed"}
+    # AND the versions listing (id, type dataset_version, version_number int, last_used nullable) has both
+    versions = api.list_llm_obs_dataset_versions(PROJECT_ID, DATASET_ID)
+    assert [(v.type.value, v.attributes.version_number, v.attributes.last_used) for v in versions.data] == [
+        ("dataset_version", 1, None),
+        ("dataset_version", 2, None),
+    ]
+    # AND each version's records are listed with filter[version]
+    old = api.list_llm_obs_dataset_records(PROJECT_ID, DATASET_ID, filter_version=1)
+    new = api.list_llm_obs_dataset_records(PROJECT_ID, DATASET_ID)
+    assert (len(old.data), len(new.data)) == (5, 6)
+    assert "rec-mine" in {r.id for r in new.data} - {r.id for r in old.data}
+
+
+def test_an_experiment_run_marks_the_current_version_used_and_the_client_reads_it_as_a_datetime(
+    api: AgentObservabilityApi, emulator: DatadogEmulator
+) -> None:
+    # GIVEN a second version of the dataset
+    api.batch_update_llm_obs_dataset(PROJECT_ID, DATASET_ID, batch(insert_records=[{"input": "x"}]))
+    # WHEN an experiment is created on it
+    request = {
+        "data": {"type": "experiments", "attributes": {"project_id": PROJECT_ID, "dataset_id": DATASET_ID, "name": "r"}}
+    }
+    api.create_llm_obs_experiment(body(LLMObsExperimentRequest, request))
+    # THEN the current version has a last_used, the previous one still none, and no version was made
+    versions = api.list_llm_obs_dataset_versions(PROJECT_ID, DATASET_ID).data
+    assert [v.attributes.version_number for v in versions] == [1, 2]
+    assert versions[0].attributes.last_used is None
+    assert isinstance(versions[1].attributes.last_used, datetime)
+
+
+def test_an_export_and_an_upload_go_through_the_client(
+    api: AgentObservabilityApi, emulator: DatadogEmulator, tmp_path: Path
+) -> None:
+    # GIVEN the seeded dataset exported as CSV by Datadog's client (its answer type: a string)
+    exported = api.export_llm_obs_dataset(PROJECT_ID, DATASET_ID, format=LLMObsDatasetExportFormat.CSV, version=1)
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert list(rows[0]) == ["id", "input", "expected_output", "metadata", "tags"]
+    assert len(rows) == 5
+    # WHEN the same CSV is uploaded into another dataset with the client's multipart form
+    target = emulator.add_dataset(PROJECT_ID, "restored", records=0)
+    path = tmp_path / "records.csv"
+    path.write_text(exported)
+    with path.open("rb") as file:
+        answer = api.upload_llm_obs_dataset_records_file(
+            PROJECT_ID, target.id, overwrite=True, tags=["from:backup"], file=file
+        )
+    # THEN the client takes the 200 (the spec declares no body schema for the event stream)
+    assert answer is None
+    [call] = emulator.calls("POST", "/records/upload")
+    assert call.status == 200
+    # AND the target holds the same records, ids included, in one new version
+    assert target.current_version == 2
+    assert sorted(r["id"] for r in target.records) == sorted(row["id"] for row in rows)
+    assert all(r["tags"] == ["from:backup"] for r in target.records)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "status"),
+    [
+        ({"insert_records": [{"id": "rec-dup", "input": 1}, {"id": "rec-dup", "input": 2}]}, 409),
+        ({"update_records": [{"id": "rec-unknown", "input": 1}]}, 404),
+        ({"delete_records": ["rec-unknown"]}, 404),
+    ],
+)
+def test_batch_update_refusals_come_as_json_api_errors_the_client_parses(
+    api: AgentObservabilityApi, attributes: dict[str, Any], status: int
+) -> None:
+    with pytest.raises(ApiException) as raised:
+        api.batch_update_llm_obs_dataset(PROJECT_ID, DATASET_ID, batch(**attributes))
+    assert raised.value.status == status
+    assert all("title" in e and "detail" in e for e in raised.value.body["errors"])
+
+
+def test_a_batch_update_over_the_size_limit_is_413_to_the_client(
+    api: AgentObservabilityApi, emulator: DatadogEmulator
+) -> None:
+    emulator.batch_update_max_bytes = 2000  # the real limit is 5 MB; the rule is the same
+    with pytest.raises(ApiException) as raised:
+        api.batch_update_llm_obs_dataset(PROJECT_ID, DATASET_ID, batch(insert_records=[{"input": "x" * 3000}]))
+    assert raised.value.status == 413
+    assert emulator.datasets[DATASET_ID].current_version == 1
+
+
+def test_a_version_out_of_range_is_400_and_an_expired_one_404_to_the_client(
+    api: AgentObservabilityApi, emulator: DatadogEmulator
+) -> None:
+    # GIVEN version 2, and version 1 left unused for 91 days: Datadog's retention has dropped it
+    api.batch_update_llm_obs_dataset(PROJECT_ID, DATASET_ID, batch(delete_records=[]))
+    assert emulator.expire_versions(datetime.now(UTC) + timedelta(days=91)) == [(DATASET_ID, 1)]
+    # THEN a version past the current one is a 400, the dropped one a 404, to listing and export alike
+    for call in (
+        lambda: api.list_llm_obs_dataset_records(PROJECT_ID, DATASET_ID, filter_version=3),
+        lambda: api.export_llm_obs_dataset(PROJECT_ID, DATASET_ID, version=3),
+    ):
+        with pytest.raises(ApiException) as raised:
+            call()
+        assert raised.value.status == 400
+    for call in (
+        lambda: api.list_llm_obs_dataset_records(PROJECT_ID, DATASET_ID, filter_version=1),
+        lambda: api.export_llm_obs_dataset(PROJECT_ID, DATASET_ID, version=1),
+    ):
+        with pytest.raises(ApiException) as raised:
+            call()
+        assert raised.value.status == 404
+    assert [v.attributes.version_number for v in api.list_llm_obs_dataset_versions(PROJECT_ID, DATASET_ID).data] == [2]

@@ -438,6 +438,20 @@ def test_a_prune_of_datasets_by_project_name(
 # --- both ends, as samconfig.toml's example schedules them ---------------------------------------------
 
 
+def test_samconfigs_backup_schedule_exports_the_project_as_scheduler_delivers_it(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    documented = dict(re.findall(r"^#   (\w+)\s+(\{.*\})$", (ROOT / "samconfig.toml").read_text(), re.MULTILINE))
+    nightly = documented["BackupScheduledAction"].replace("<project id>", PROJECT_ID)
+    body = scheduled_input(nightly, datetime(2026, 10, 1, 4, 0, tzinfo=UTC), attempt=1)
+
+    assert handle(aws, context, body) == {"batchItemFailures": []}
+
+    result = outcome(aws)["result"]
+    assert result["exported"] >= 1, "the seeded dataset's current version, at least"
+    assert result["failed"] == 0
+
+
 def test_samconfigs_two_schedules_keep_thirty_days_of_snapshots_and_what_must_stay(
     aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
 ) -> None:
@@ -447,7 +461,7 @@ def test_samconfigs_two_schedules_keep_thirty_days_of_snapshots_and_what_must_st
         name: text.replace("<project id>", PROJECT_ID).replace("<dataset id>", DATASET_ID)
         for name, text in documented.items()
     }
-    assert set(inputs) == {"ScheduledAction", "RetentionScheduledAction"}
+    assert {"ScheduledAction", "RetentionScheduledAction"} <= set(inputs)
 
     # WHEN Scheduler runs both every night for 40 nights (the retention half an hour after the snapshot)
     first = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
@@ -496,7 +510,8 @@ def test_a_dataset_is_rolled_back_to_an_earlier_version_in_place(
     # THEN its records are version 1's again, as a new version: nothing of its history is lost
     assert (dataset.current_version, dataset.records) == (3, before)
     assert dataset.versions[2] != before
-    assert outcome(aws)["result"] == {"restored_version": 1}
+    result = outcome(aws)["result"]
+    assert (result["restored_version"], result["exported_version"]) == (1, 2), "what it replaced, kept first"
 
 
 def test_a_restore_by_names_and_a_version_datadog_refuses(

@@ -162,7 +162,7 @@ def test_an_exhausted_clone_limit_holds_back_deletes_only_when_they_share_it(
     # would reset in the middle of the test. So the minute starts now, for Datadog and the function alike.
     clock = ShiftedClock.at_second(1)
     emulator.clock = clock.time
-    monkeypatch.setattr(datadog.client, "time", clock)
+    monkeypatch.setattr(datadog.transport, "time", clock)
     monkeypatch.setattr(datadog.rate_budget, "time", clock)
     send(aws, delete_action(experiment_ids=EXPERIMENT_IDS[:1]))
     assert poller.run_until_empty(timeout_seconds=20)

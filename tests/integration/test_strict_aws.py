@@ -12,8 +12,9 @@ import time
 
 import boto3
 import pytest
+import urllib3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError
 
 from local.servers import local_threads, thread
 from local.stack import LocalAws, create_resources, reset_aws
@@ -252,3 +253,31 @@ def test_a_move_task_rate_sqs_cannot_keep_is_refused(rate: int, aws: Aws) -> Non
         )
     )
     assert code == "InvalidParameterValue"
+
+
+def test_a_call_whose_answer_is_lost_has_done_its_work(aws: Aws, local_aws: LocalAws) -> None:
+    """`after_work`: moto does the call, then the caller gets the fault's error, or no answer at all."""
+    once = boto3.client("sqs", config=Config(retries={"total_max_attempts": 1}))
+    local_aws.front.inject(AwsFault(target="AmazonSQS.SendMessage", code="InternalError", status=500, after_work=True))
+    assert refusal(lambda: once.send_message(QueueUrl=aws.dlq_url, MessageBody="sent once")) == "InternalError"
+    local_aws.front.inject(AwsFault(target="AmazonSQS.SendMessage", after_work=True))  # the connection closes
+    with pytest.raises(ConnectionClosedError):
+        once.send_message(QueueUrl=aws.dlq_url, MessageBody="sent twice")
+    assert sorted(m["body"] for m in aws.dead_letters()) == ["sent once", "sent twice"]
+
+
+def test_a_chunked_request_body_is_read_whole(aws: Aws) -> None:
+    """A body sent with Transfer-Encoding: chunked (no Content-Length) reaches moto whole."""
+    document = json.dumps({"QueueUrl": aws.dlq_url, "MessageBody": "in two chunks"}).encode()
+    headers = {
+        "X-Amz-Target": "AmazonSQS.SendMessage",
+        "Content-Type": "application/x-amz-json-1.0",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/sqs/aws4_request, "
+        "SignedHeaders=host, Signature=" + "0" * 64,
+    }
+    with urllib3.PoolManager() as pool:
+        answer = pool.request(
+            "POST", aws.endpoint, body=iter([document[:10], document[10:]]), headers=headers, chunked=True
+        )
+    assert answer.status == 200, answer.data
+    assert [m["body"] for m in aws.dead_letters()] == ["in two chunks"]

@@ -45,6 +45,19 @@ def test_checkov_finds_nothing_to_fix(report: dict[str, Any]) -> None:
 
 def test_every_skipped_check_is_explained_in_the_resource(report: dict[str, Any]) -> None:
     skipped = report["results"]["skipped_checks"]
-    assert {c["check_id"] for c in skipped} == {"CKV_AWS_116", "CKV_AWS_117"}
+    assert {(c["check_id"], c["resource"]) for c in skipped} == {
+        ("CKV_AWS_116", "AWS::Serverless::Function.ActionsFunction"),  # no legacy Lambda DLQ
+        ("CKV_AWS_117", "AWS::Serverless::Function.ActionsFunction"),  # no VPC
+        ("CKV_AWS_18", "AWS::S3::Bucket.BackupBucket"),  # no server access logs
+    }
     for check in skipped:
         assert len(check["check_result"]["suppress_comment"].split()) >= 10, check["check_id"]
+
+
+def test_the_backup_bucket_passes_every_s3_check_but_access_logging(report: dict[str, Any]) -> None:
+    """Versioned, encrypted, public access blocked: satisfied, not skipped."""
+    bucket = "AWS::S3::Bucket.BackupBucket"
+    passed = {c["check_id"] for c in report["results"]["passed_checks"] if c["resource"] == bucket}
+    versioning, encryption, public_acls_and_policies = "CKV_AWS_21", "CKV_AWS_19", {"CKV_AWS_20", "CKV_AWS_57"}
+    public_access_block = {"CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56"}
+    assert passed >= {versioning, encryption} | public_acls_and_policies | public_access_block

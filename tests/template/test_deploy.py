@@ -20,6 +20,7 @@ from llmobs_actions.results import DEFAULT_SOURCE, RESULT_DETAIL_TYPES
 from local.template import Resolver
 from tests.conftest import Aws
 from tests.template.conftest import TEMPLATE, sam_environment
+from tests.template.test_template import CUSTOMER_KEY
 
 STACK = "llmobs-actions-cfn"  # not the local stack's name: both live in one moto
 
@@ -50,10 +51,10 @@ def deploy(translated: dict[str, Any], parameters: dict[str, str]) -> dict[str, 
 def test_the_stack_deploys_and_wires_queue_dlq_table_and_rule(aws: Aws, translated: dict[str, Any]) -> None:
     """moto creates the queues, table, roles, log group, function, event source mapping and rule.
 
-    moto's CloudFormation skips (with a warning) AWS::SQS::QueuePolicy, AWS::SecretsManager::Secret,
-    AWS::CloudWatch::Alarm, AWS::Scheduler::Schedule and AWS::Lambda::EventInvokeConfig; those are
-    asserted on the translated template instead (test_template.py). It also ignores arm64, the table's
-    TTL and RedriveAllowPolicy.
+    moto's CloudFormation skips (with a warning) AWS::SQS::QueuePolicy, AWS::S3::BucketPolicy,
+    AWS::SecretsManager::Secret, AWS::CloudWatch::Alarm, AWS::Scheduler::Schedule and
+    AWS::Lambda::EventInvokeConfig; those are asserted on the translated template instead (test_template.py,
+    test_backup_bucket.py). It also ignores arm64, the table's TTL and RedriveAllowPolicy.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto warns for each resource type it skips (listed above)
@@ -85,6 +86,51 @@ def test_the_stack_deploys_and_wires_queue_dlq_table_and_rule(aws: Aws, translat
     assert function["Handler"] == "llmobs_actions.handler.lambda_handler"
     assert function["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"].endswith(f"/{STACK}-actions-dlq")
     assert function["Environment"]["Variables"]["IDEMPOTENCY_TABLE"] == created["IdempotencyTable"]["id"]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{"KmsKeyArn": CUSTOMER_KEY}, {"BackupBucketName": "team-dataset-backups", "BackupPrefix": "exports/"}],
+    ids=["created-with-customer-key", "existing"],
+)
+def test_the_backup_bucket_deploys_and_the_function_is_pointed_at_it(
+    aws: Aws, translated: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    """moto creates the bucket with its BucketEncryption (the customer key's branch of the Fn::If) and ignores
+    VersioningConfiguration, PublicAccessBlockConfiguration, OwnershipControls and LifecycleConfiguration;
+    those, and the bucket policy it skips, are asserted on the translated template (test_backup_bucket.py)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # moto warns for each resource type it skips, and when it reads outputs
+        created = deploy(translated, {"FunctionTimeout": "60", **parameters})
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
+        }
+
+    s3 = boto3.client("s3")
+    if "BackupBucketName" in parameters:
+        assert "BackupBucket" not in created
+        bucket, prefix = parameters["BackupBucketName"], parameters["BackupPrefix"]
+    else:
+        bucket, prefix = created["BackupBucket"]["id"], "llmobs-actions/"
+        assert bucket.startswith(STACK), "named by CloudFormation"
+        [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": CUSTOMER_KEY}
+
+    function = boto3.client("lambda").get_function(FunctionName=created["ActionsFunction"]["id"])["Configuration"]
+    variables = function["Environment"]["Variables"]
+    queue_url = outputs["ActionsQueueUrl"]  # the queue's Ref, as the environment's
+    assert outputs["BackupBucketName"] == bucket
+    assert (variables["BACKUP_BUCKET"], variables["BACKUP_PREFIX"], variables["ACTIONS_QUEUE_URL"]) == (
+        bucket,
+        prefix,
+        queue_url,
+    )
+    role = created["ActionsFunctionRole"]["id"]
+    policy = boto3.client("iam").get_role_policy(RoleName=role, PolicyName="actions-function")
+    granted = str(policy["PolicyDocument"])  # moto gives the resolved document as Python's repr of it
+    assert f"arn:aws:s3:::{bucket}/{prefix}*" in granted
+    assert f"'s3:prefix': '{prefix}*'" in granted
 
 
 def test_env_exports_the_deployed_stacks_queues_and_bus_for_the_command(

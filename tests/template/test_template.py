@@ -18,7 +18,9 @@ from tests.template.conftest import TEMPLATE, resolved, sam_environment
 EXISTING_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:datadog-keys-AbCdEf"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 CUSTOMER_KEY = "arn:aws:kms:us-east-1:123456789012:key/9876fedc-ba98-7654-3210-fedcba987654"
-# Every way a deployment can look: defaults, an existing secret with its own KMS key, a nightly schedule.
+EXISTING_BACKUP_BUCKET = "team-dataset-backups"
+# Every way a deployment can look: defaults, an existing secret with its own KMS key, a nightly schedule,
+# nightly backups to a bucket of one's own.
 VARIANTS: dict[str, dict[str, str]] = {
     "defaults": {},
     "existing-secret-with-kms": {"DatadogSecretArn": EXISTING_SECRET, "DatadogSecretKmsKeyArn": KMS_KEY},
@@ -33,7 +35,15 @@ VARIANTS: dict[str, dict[str, str]] = {
         "RetentionScheduledAction": '{"action":"prune_datasets","project_id":"p","name_prefix":"golden-",'
         '"older_than_days":30}',
     },
+    "backup-to-existing-bucket": {
+        "BackupBucketName": EXISTING_BACKUP_BUCKET,
+        "BackupPrefix": "exports/llmobs/",
+        "BackupScheduleExpression": "cron(0 4 * * ? *)",
+        "BackupScheduledAction": '{"action":"backup_datasets","project_id":"p"}',
+    },
 }
+# For the dataset export actions: the bucket, the prefix, the queue a long export continues through.
+BACKUP_VARIABLES = {"BACKUP_BUCKET", "BACKUP_PREFIX", "ACTIONS_QUEUE_URL"}
 
 
 def run_sam(sam_bin: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -103,6 +113,7 @@ def test_every_variable_the_code_requires_is_set_and_every_variable_set_is_read(
     assert set(REQUIRED_ENVIRONMENT_VARIABLES) <= set(variables)
     powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
     assert set(variables) - powertools <= set(ENVIRONMENT_VARIABLES), "the template sets a variable nobody reads"
+    assert set(variables) >= BACKUP_VARIABLES
     assert powertools <= set(variables)
     assert {"DD_SITE", "IDEMPOTENCY_TABLE"} <= set(variables)
 
@@ -197,7 +208,7 @@ def test_only_the_rule_and_the_scheduler_role_are_let_into_the_queue(translated:
         policy = resources["ActionsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
         allowed = [s for s in policy if s["Effect"] == "Allow"]
         expected = [{"Service": "events.amazonaws.com"}]
-        if name in ("scheduled", "retention-only"):
+        if name in ("scheduled", "retention-only", "backup-to-existing-bucket"):
             expected.append({"AWS": {"Fn::GetAtt": ["SchedulerRole", "Arn"]}})
         assert [s["Principal"] for s in allowed] == expected
         assert allowed[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ActionsRule", "Arn"]}}}
@@ -358,6 +369,11 @@ def test_the_function_role_grants_each_action_on_its_one_resource(translated: di
     )
     queue, dlq = {"Fn::GetAtt": ["ActionsQueue", "Arn"]}, {"Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]}
     table = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    if "BackupBucketName" in VARIANTS[variant]:
+        bucket: Any = f"arn:aws:s3:::{EXISTING_BACKUP_BUCKET}"
+        exports: Any = f"{bucket}/exports/llmobs/*"
+    else:
+        bucket, exports = {"Fn::GetAtt": ["BackupBucket", "Arn"]}, {"Fn::Sub": "${BackupBucket.Arn}/llmobs-actions/*"}
     expected = {
         "logs:CreateLogStream": [{"Fn::GetAtt": ["ActionsFunctionLogGroup", "Arn"]}],
         "logs:PutLogEvents": [{"Fn::GetAtt": ["ActionsFunctionLogGroup", "Arn"]}],
@@ -366,12 +382,18 @@ def test_the_function_role_grants_each_action_on_its_one_resource(translated: di
         "sqs:GetQueueAttributes": [queue, dlq],
         "sqs:ChangeMessageVisibility": [queue],
         "sqs:GetQueueUrl": [queue],
-        "sqs:SendMessage": [dlq],
+        "sqs:SendMessage": [dlq, queue],  # dead letters; a long export's continuation
         "secretsmanager:GetSecretValue": secret,
         "dynamodb:GetItem": [table],
         "dynamodb:PutItem": [table],
         "dynamodb:UpdateItem": [table],
         "dynamodb:DeleteItem": [table],
+        "s3:PutObject": [exports],
+        "s3:GetObject": [exports],
+        "s3:AbortMultipartUpload": [exports],
+        "s3:ListMultipartUploadParts": [exports],
+        "s3:ListBucket": [bucket],  # under the prefix only (a condition: test_backup_bucket.py)
+        "s3:ListBucketMultipartUploads": [bucket],
         "events:PutEvents": ["arn:aws:events:us-east-1:123456789012:event-bus/default"],
         "states:SendTaskSuccess": ["*"],
         "states:SendTaskFailure": ["*"],
@@ -417,8 +439,8 @@ def test_a_reserved_concurrency_caps_every_invocation_when_asked_for(translated:
     assert function["ReservedConcurrentExecutions"] == "5"
 
 
-@pytest.mark.parametrize("name", ["ActionsDeadLetterQueue", "IdempotencyTable", "DatadogSecret"])
-def test_evidence_records_and_keys_outlive_the_stack(translated: dict[str, Any], name: str) -> None:
+@pytest.mark.parametrize("name", ["ActionsDeadLetterQueue", "IdempotencyTable", "DatadogSecret", "BackupBucket"])
+def test_evidence_records_keys_and_backups_outlive_the_stack(translated: dict[str, Any], name: str) -> None:
     resource = resolved(translated)[name]
     assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
 

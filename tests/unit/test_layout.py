@@ -17,7 +17,7 @@ LAYERS = [
     {"contract", "datadog"},
     {"messages", "keys"},
     {"failures"},
-    {"actions", "idempotency", "queues", "results", "outcomes", "dead_letters"},
+    {"backups", "actions", "idempotency", "queues", "results", "outcomes", "dead_letters"},
     {"settlement", "result_watch"},
     {"processing"},
     {"handler"},

@@ -12,6 +12,7 @@ from llmobs_actions.actions.registry import ACTIONS
 from llmobs_actions.actions.resolution import resolve
 from llmobs_actions.actions.selection import is_protected
 from llmobs_actions.attempts import ActionResult, Attempt, Intent
+from llmobs_actions.backups import Bucket
 from llmobs_actions.contract import AnyAction
 from llmobs_actions.settings import EXPERIMENT_IDS_CEILING
 
@@ -29,9 +30,10 @@ class ActionRunner:
         max_throttle_wait_seconds: float = 0,
         max_experiment_ids: int = EXPERIMENT_IDS_CEILING,
         protect_metadata_key: str = "keep",
+        bucket: Bucket | None = None,
     ) -> None:
         calls = Calls(keys, max_throttle_wait_seconds)
-        self._tools = Tools(datadog, calls, delete_chunk_size, max_experiment_ids, protect_metadata_key)
+        self._tools = Tools(datadog, calls, delete_chunk_size, max_experiment_ids, protect_metadata_key, bucket)
 
     def throttled_for(self, action: AnyAction) -> float | None:
         """Seconds before Datadog takes the action's first call, when that call's rate limit is used up."""

@@ -17,7 +17,15 @@ from typing import Any, ClassVar, Protocol
 
 from llmobs_actions.actions.calls import Calls
 from llmobs_actions.attempts import ActionResult, Attempt, Intent
-from llmobs_actions.datadog import ClonedDataset, DatadogKeys, DatasetSummary, ExperimentSummary, ProjectSummary
+from llmobs_actions.backups import Bucket
+from llmobs_actions.datadog import (
+    ClonedDataset,
+    DatadogKeys,
+    DatasetSummary,
+    DatasetVersion,
+    ExperimentSummary,
+    ProjectSummary,
+)
 
 
 class DatadogApi(Protocol):
@@ -71,6 +79,36 @@ class DatadogApi(Protocol):
         *,
         read_timeout: float | None = None,
     ) -> tuple[list[ExperimentSummary], str | None]: ...
+    def dataset(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, *, read_timeout: float | None = None
+    ) -> DatasetSummary | None: ...
+    def project_name(self, keys: DatadogKeys, project_id: str, *, read_timeout: float | None = None) -> str | None: ...
+    def dataset_versions(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, *, read_timeout: float | None = None
+    ) -> list[DatasetVersion]: ...
+    def list_records(
+        self,
+        keys: DatadogKeys,
+        project_id: str,
+        dataset_id: str,
+        version: int,
+        cursor: str | None,
+        limit: int = ...,
+        *,
+        read_timeout: float | None = None,
+    ) -> tuple[list[dict[str, object]], str | None]: ...
+    def create_dataset(
+        self,
+        keys: DatadogKeys,
+        project_id: str,
+        name: str,
+        description: str | None,
+        *,
+        read_timeout: float | None = None,
+    ) -> DatasetSummary: ...
+    def upload_records(
+        self, keys: DatadogKeys, project_id: str, dataset_id: str, csv: bytes, *, read_timeout: float | None = None
+    ) -> int: ...
     def throttled_for(self, operation: str) -> float | None: ...
 
 
@@ -88,6 +126,7 @@ class Tools:
     delete_chunk_size: int
     max_ids: int  # the most ids one message may delete, prunes included (MAX_EXPERIMENT_IDS)
     protect_key: str  # the metadata key that marks what no prune may delete (PROTECT_METADATA_KEY)
+    bucket: Bucket | None = None  # where exports go (BACKUP_BUCKET, BACKUP_PREFIX); None: none configured
 
 
 class Action:

@@ -4,6 +4,8 @@ version 90 days after its last use, the current one 3 years)."""
 from __future__ import annotations
 
 from llmobs_actions.actions.base import Action, Tools
+from llmobs_actions.actions.export_dataset import live_dataset
+from llmobs_actions.actions.exports import Exported, export_version
 from llmobs_actions.attempts import ActionResult, Attempt
 from llmobs_actions.contract import RestoreDatasetVersion
 from llmobs_actions.observability import logger
@@ -21,6 +23,7 @@ class RestoreDatasetVersionAction(Action):
             return ActionResult(
                 f"dry run: would restore {action.dataset} to version {action.version}", {"dry_run": True} | where
             )
+        exported = self._export_current(action, attempt, tools) if tools.bucket is not None else None
         tools.calls.call(
             attempt,
             lambda keys, timeout: tools.datadog.restore_dataset_version(
@@ -29,4 +32,15 @@ class RestoreDatasetVersionAction(Action):
         )
         logger.info("dataset version restored", extra=where)
         restored: dict[str, object] = {"restored_version": action.version}
+        if exported is not None:  # what was current, kept in the bucket before it was rolled back
+            restored |= {"exported_before": exported.manifest_uri, "exported_version": exported.manifest["version"]}
         return ActionResult(f"restored {action.dataset} to version {action.version}", restored)
+
+    def _export_current(self, action: RestoreDatasetVersion, attempt: Attempt, tools: Tools) -> Exported:
+        """The version that is current now, to the bucket first: a restore never loses what it replaces."""
+        dataset = live_dataset(action.project, action.dataset, attempt, tools)
+        current = dataset.current_version or 0
+        checkpoint = attempt.checkpoint if attempt.checkpoint and attempt.checkpoint.get("version") == current else None
+        return export_version(
+            (action.project, ""), (action.dataset, dataset.name), current, current, attempt, tools, checkpoint
+        )

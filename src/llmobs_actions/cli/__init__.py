@@ -171,7 +171,47 @@ def _parser(arguments: list[str] | None = None) -> argparse.ArgumentParser:
     prune_datasets.add_argument(
         "--include-datasets-in-use", action="store_true", help="also delete datasets live experiments use"
     )
-    for action in (clone, delete, prune, delete_datasets, prune_datasets):
+    export = _command(
+        actions,
+        "export-dataset",
+        "export_dataset",
+        "llmobs-actions send export-dataset --project-id $PROJECT --dataset-id $DATASET --queue-url $QUEUE_URL --wait",
+    )
+    _project(export)
+    _dataset(export, required=True)
+    export.add_argument("--version", type=int, help="the version to export (default: the current one)")
+    backup = _command(
+        actions,
+        "backup-datasets",
+        "backup_datasets",
+        "llmobs-actions send backup-datasets --project-id $PROJECT --queue-url $QUEUE_URL --wait",
+    )
+    _project(backup)
+    backup.add_argument("--name-prefix", help="only the datasets whose name starts so")
+    backup.add_argument("--event-time", help="the time of the run (ISO 8601)")
+    importing = _command(
+        actions,
+        "import-dataset",
+        "import_dataset",
+        "llmobs-actions send import-dataset --project-id $PROJECT --name restored-{date} "
+        "--source-uri s3://my-backups/exports/v1/manifest.json --queue-url $QUEUE_URL",
+    )
+    _project(importing)
+    importing.add_argument("--source-uri", required=True, help="the s3:// URI of an export's manifest.json")
+    importing.add_argument("--name", required=True, help="the new dataset's name; may use {date}, {event_time:...}")
+    importing.add_argument("--description", help="the new dataset's description")
+    importing.add_argument("--event-time", help="the time name templates read (ISO 8601)")
+    restore = _command(
+        actions,
+        "restore-dataset-version",
+        "restore_dataset_version",
+        "llmobs-actions send restore-dataset-version --project-id $PROJECT --dataset-id $DATASET --version 0 "
+        "--dry-run --queue-url $QUEUE_URL",
+    )
+    _project(restore)
+    _dataset(restore, required=True)
+    restore.add_argument("--version", type=int, required=True, help="the version to bring back")
+    for action in (clone, delete, prune, delete_datasets, prune_datasets, export, backup, importing, restore):
         action.add_argument("--idempotency-key", help="two messages with the same key take effect once")
         action.add_argument("--dry-run", action="store_true", help="the function says what it would do, does nothing")
         target = action.add_mutually_exclusive_group()

@@ -48,6 +48,8 @@ def send(args: argparse.Namespace) -> int:
         "keep_newest",
         "max_deletions",
         "idempotency_key",
+        "version",
+        "source_uri",
     )
     action: dict[str, Any] = {"action": args.action}
     action |= {field: getattr(args, field) for field in fields if getattr(args, field, None) is not None}
@@ -135,6 +137,12 @@ def outcome_line(detail: dict[str, Any]) -> str:
         return (
             f"done{dry}: new dataset {result['new_dataset_id']} named {result.get('name')!r}"
             f"{f' (version {version})' if version is not None else ''}{adopted}{again}"
+        )
+    if "manifest_uri" in result:
+        where = "already in the bucket" if result.get("already_there") else "exported"
+        return (
+            f"done{dry}: {where}: version {result.get('version')} ({result.get('record_count')} records), "
+            f"{result['manifest_uri']}{again}"
         )
     counts = ", ".join(
         f"{k.replace('_', ' ')} {v}" for k, v in result.items() if type(v) is int and k != "to_delete_not_listed"

@@ -9,6 +9,7 @@ from typing import Annotated, Any, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from llmobs_actions.contract.backups import BackupDatasets, ExportDataset, ImportDataset
 from llmobs_actions.contract.base import (
     CONTRACT_VERSION,
     EVENT_TIME_PATTERN,
@@ -30,9 +31,12 @@ __all__ = [
     "EVENT_TIME_PATTERN",
     "SAFE_ID_PATTERN",
     "AnyAction",
+    "BackupDatasets",
     "CloneDataset",
     "DeleteDatasets",
     "DeleteExperiments",
+    "ExportDataset",
+    "ImportDataset",
     "InvalidAction",
     "PruneDatasets",
     "PruneExperiments",
@@ -53,8 +57,21 @@ ACTION_MODELS = (
     DeleteDatasets,
     PruneDatasets,
     RestoreDatasetVersion,
+    ExportDataset,
+    BackupDatasets,
+    ImportDataset,
 )
-AnyAction = CloneDataset | DeleteExperiments | PruneExperiments | DeleteDatasets | PruneDatasets | RestoreDatasetVersion
+AnyAction = (
+    CloneDataset
+    | DeleteExperiments
+    | PruneExperiments
+    | DeleteDatasets
+    | PruneDatasets
+    | RestoreDatasetVersion
+    | ExportDataset
+    | BackupDatasets
+    | ImportDataset
+)
 ACTION_NAMES: tuple[str, ...] = tuple(get_args(model.model_fields["action"].annotation)[0] for model in ACTION_MODELS)
 Action = Annotated[AnyAction, Field(discriminator="action")]
 _ACTION_ADAPTER: TypeAdapter[AnyAction] = TypeAdapter(Action)
@@ -64,7 +81,7 @@ def ensure_resolved(action: AnyAction) -> None:
     """Raises UnresolvedNameError unless every name the action was given has its id alongside."""
     if isinstance(action, InProject):
         _ = action.project
-    if isinstance(action, CloneDataset | PruneExperiments | RestoreDatasetVersion):
+    if isinstance(action, CloneDataset | PruneExperiments | RestoreDatasetVersion | ExportDataset):
         _ = action.dataset
 
 

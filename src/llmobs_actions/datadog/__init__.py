@@ -6,10 +6,11 @@ from llmobs_actions.datadog.answers import (
     ClonedDataset,
     DatadogKeys,
     DatasetSummary,
+    DatasetVersion,
     ExperimentSummary,
     ProjectSummary,
 )
-from llmobs_actions.datadog.client import API_PREFIX, USER_AGENT, CallObserver, CallTracer, DatadogClient
+from llmobs_actions.datadog.client import DatadogClient
 from llmobs_actions.datadog.errors import (
     DatadogError,
     DatadogHTTPError,
@@ -17,6 +18,7 @@ from llmobs_actions.datadog.errors import (
     DatadogUnreachableError,
 )
 from llmobs_actions.datadog.rate_budget import RateBudget, RateLimit
+from llmobs_actions.datadog.transport import API_PREFIX, USER_AGENT, CallObserver, CallTracer, Transport
 
 __all__ = [
     "API_PREFIX",
@@ -32,8 +34,10 @@ __all__ = [
     "DatadogNoAnswerError",
     "DatadogUnreachableError",
     "DatasetSummary",
+    "DatasetVersion",
     "ExperimentSummary",
     "ProjectSummary",
     "RateBudget",
     "RateLimit",
+    "Transport",
 ]

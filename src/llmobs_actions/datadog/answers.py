@@ -44,6 +44,12 @@ class DatasetSummary:
 
 
 @dataclass(frozen=True)
+class DatasetVersion:
+    number: int
+    last_used: str | None  # ISO 8601; None when the version was never used
+
+
+@dataclass(frozen=True)
 class ExperimentSummary:
     id: str
     name: str
