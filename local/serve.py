@@ -48,6 +48,7 @@ def exports(resources: AwsResources, environment: dict[str, str]) -> list[str]:
         # what `llmobs-actions invoke` reads, as the template sets it for the function
         **{name: environment[name] for name in ("DD_API_URL", "DD_SECRET_ID", "DEAD_LETTER_QUEUE_URL")},
         **{name: environment[name] for name in ("IDEMPOTENCY_TABLE", "POWERTOOLS_TRACE_DISABLED")},
+        **{name: environment[name] for name in ("BACKUP_BUCKET", "ACTIONS_QUEUE_URL") if name in environment},
     }
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 

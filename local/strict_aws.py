@@ -223,6 +223,8 @@ class StrictAws:
         # (SQS developer guide, "short and long polling"): the next this many short polls answer empty.
         self.empty_short_polls = 0
         self.rule_settle_seconds = 0.0  # > 0: a new rule matches nothing for that long
+        # A missing object answered as to a caller without bucket-wide s3:ListBucket (the function's role): 403.
+        self.missing_object_is_403 = True
         self._settling: dict[tuple[str, str], float] = {}  # (bus, rule) -> when it starts matching
         self.refused: list[tuple[str, str]] = []  # (target, error code) of every call refused
         self.calls: collections.Counter[str] = collections.Counter()  # requests by X-Amz-Target, as AWS bills them
@@ -287,6 +289,7 @@ class StrictAws:
             self.time_scale = 1.0
             self.empty_short_polls = 0
             self.rule_settle_seconds = 0.0
+            self.missing_object_is_403 = True
             self._settling.clear()
 
     def end_activity(self) -> None:
@@ -1143,6 +1146,13 @@ class _FrontHandler(LocalHandler):
         if target == "AWSEvents.PutRule" and answer.status == 200:
             front.settle_rule(json.loads(body))
         extra = front.s3_answered(target, self.path, request, answer) if request is not None else {}
+        if target in ("S3.GetObject", "S3.HeadObject") and answer.status == 404 and front.missing_object_is_403:
+            # "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403" (GetObject,
+            # HeadObject): the function's role may list only its prefix, so a missing key is never said to be one.
+            self._refuse_s3(Refused("AccessDenied", "Access Denied", 403))
+            with front._lock:
+                front.refused.append((target, "AccessDenied"))
+            return
         if fault is not None and fault.after_work:
             self._lose_answer(target, fault)
             return

@@ -63,10 +63,23 @@ class Bucket:
         except Exception as error:
             if _code(error) in _NOT_FOUND:
                 return None
-            raise _unavailable(error, f"reading {self.uri(key, bucket)}") from None
+            raise _unavailable(error, f"reading {self.uri(key, bucket)} (is it there?)") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise BackupRejectedError(f"{self.uri(key, bucket)} is not an llmobs-actions export manifest")
         return document
+
+    def exported(self, folder: str, seconds_left: float) -> dict[str, Any] | None:
+        """The manifest of the export in `folder`, or None. Whether it is there is asked by listing: the role
+        may list only its prefix, and S3 answers a GetObject of a missing key with 403, not 404, to a caller
+        that may not list the whole bucket."""
+        key = folder + MANIFEST_OBJECT
+        try:
+            listed = self._s3(seconds_left).list_objects_v2(Bucket=self.name, Prefix=key, MaxKeys=1)
+        except Exception as error:
+            raise _unavailable(error, f"listing {self.uri(key)}") from None
+        if not any(item.get("Key") == key for item in listed.get("Contents", [])):
+            return None
+        return self.manifest(key, seconds_left)
 
     def exported_versions(self, project_id: str, dataset_id: str, seconds_left: float) -> set[int]:
         """The versions of a dataset whose manifest is in the bucket (an export is complete once it is)."""

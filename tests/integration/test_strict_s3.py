@@ -109,13 +109,19 @@ def aws_chunked(data: bytes, trailers: dict[str, str], chunk: int = 64 * 1024) -
 
 
 def exists(client: Any, key: str) -> bool:
-    try:
-        client.head_object(Bucket=BUCKET, Key=key)
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "404":
-            return False
-        raise
-    return True
+    """Asked by listing: a missing key is a 403 to GetObject and HeadObject (see the test below)."""
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=key).get("Contents", [])
+    return any(item["Key"] == key for item in listed)
+
+
+def test_a_missing_object_is_access_denied_as_to_a_role_that_may_list_only_its_prefix(aws: Aws, s3: Any) -> None:
+    # "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 (Access Denied)"
+    for read in (
+        lambda: s3.get_object(Bucket=BUCKET, Key="never written"),
+        lambda: s3.head_object(Bucket=BUCKET, Key="x"),
+    ):
+        code, _, _ = error_of(read)
+        assert code in ("AccessDenied", "403")
 
 
 # -- integrity: Content-MD5 and x-amz-checksum-* ----------------------------------------------------------------

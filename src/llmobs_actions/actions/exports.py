@@ -77,7 +77,7 @@ def export_version(
     records_key, manifest_key = folder + RECORDS_OBJECT, folder + MANIFEST_OBJECT
     existing = None
     if checkpoint is None:
-        existing = bucket.manifest(manifest_key, attempt.seconds_left())
+        existing = bucket.exported(folder, attempt.seconds_left())
         if existing is not None and version < current_version:  # a previous version never changes again
             return Exported(existing, bucket.uri(manifest_key), bucket.uri(records_key), written=False)
         checkpoint = {
