@@ -305,3 +305,48 @@ def test_a_restore_exports_the_version_it_replaces_first(
 
 def _days_ago(days: int) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def test_a_direct_invocations_long_export_continues_in_the_actions_queue(
+    aws: Aws, emulator: DatadogEmulator, function_env: None
+) -> None:
+    # GIVEN an export an EventBridge rule invokes the function with directly (no queue of its own)
+    held = records(3000, size=20_000)
+    dataset = dataset_with(emulator, "direct", held)
+    event = {
+        "id": "0d7e-direct-export",
+        "detail-type": "LLMObs Action",
+        "source": "llmobs.actions",
+        "time": "2026-12-06T03:00:00Z",
+        "detail": export(dataset),
+    }
+    # WHEN it runs short of time after one page
+    outcome = handler.lambda_handler(event, ShortOfTime(emulator, pages=1))
+    # THEN it says so, and the rest of the work goes on from the actions queue under the event's key
+    assert outcome["status"] == "continued"
+    contexts = (ShortOfTime(emulator, pages=1) for _ in range(20))
+    while messages := aws.sqs.receive_message(
+        QueueUrl=aws.queue_url, MaxNumberOfMessages=1, MessageAttributeNames=["All"], AttributeNames=["All"]
+    ).get("Messages", []):
+        handler.lambda_handler({"Records": [sqs_record(messages[0], aws.queue_arn)]}, next(contexts))
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+    assert sorted(r["id"] for r in exported_records(aws, dataset, dataset.current_version)) == [r["id"] for r in held]
+
+
+def test_a_chain_of_continuations_ends_before_lambda_would_stop_it_with_its_reason(
+    aws: Aws, emulator: DatadogEmulator, function_env: None
+) -> None:
+    # GIVEN a continuation that is already the 13th of its chain, and work that is not done yet
+    dataset = dataset_with(emulator, "endless", records(3000, size=20_000))
+    attributes = {"continuation": {"DataType": "String", "StringValue": "13"}}
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps(export(dataset)), MessageAttributes=attributes)
+    [message] = aws.sqs.receive_message(QueueUrl=aws.queue_url, MessageAttributeNames=["All"], AttributeNames=["All"])[
+        "Messages"
+    ]
+    # WHEN it runs short of time again
+    handler.lambda_handler({"Records": [sqs_record(message, aws.queue_arn)]}, ShortOfTime(emulator, pages=1))
+    # THEN it is dead-lettered, saying why, rather than continued into Lambda's recursion stop
+    [dead] = aws.dead_letters()
+    assert dead["attributes"]["error_class"] == "rejected"
+    assert "14 invocations were not enough" in dead["attributes"]["error_message"]
+    assert "FunctionTimeout" in dead["attributes"]["error_message"]
