@@ -240,6 +240,18 @@ def test_an_export_whose_records_do_not_match_its_manifest_is_refused_before_any
     assert len(emulator.datasets) == datasets_before
 
 
+def test_an_import_of_an_export_that_is_not_there_is_refused_with_its_uri(
+    aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
+) -> None:
+    uri = f"s3://{aws.bucket_name}/{PREFIX}{PROJECT_ID}/no-such-dataset/v1/manifest.json"
+    handle(aws, context, import_of(uri, "from nowhere"))
+    [dead] = aws.dead_letters()
+    assert (dead["attributes"]["error_class"], dead["attributes"]["error_message"]) == (
+        "rejected",
+        f"{uri} does not exist",
+    )
+
+
 def test_a_long_import_continues_and_a_lost_upload_answer_duplicates_nothing(
     aws: Aws, emulator: DatadogEmulator, function_env: None, context: FakeLambdaContext
 ) -> None:

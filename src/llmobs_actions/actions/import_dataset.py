@@ -23,7 +23,7 @@ from llmobs_actions.actions.adoption import earlier_clone
 from llmobs_actions.actions.base import Action, Tools
 from llmobs_actions.actions.exports import RECORD_FIELDS, RESERVE_SECONDS, bucket_of, check_export, digest_and_count
 from llmobs_actions.attempts import ActionResult, Attempt, ContinueLater, Intent
-from llmobs_actions.backups import record_lines
+from llmobs_actions.backups import MANIFEST_OBJECT, record_lines
 from llmobs_actions.contract import ImportDataset
 from llmobs_actions.datadog import DatadogKeys
 from llmobs_actions.failures import BackupRejectedError
@@ -52,7 +52,10 @@ class ImportDatasetAction(Action):
         bucket = bucket_of(tools)
         source_bucket, manifest_key = action.bucket_and_key
         checkpoint: dict[str, Any] = dict(attempt.checkpoint or {})
-        manifest = bucket.manifest(manifest_key, attempt.seconds_left(), source_bucket)
+        if source_bucket == bucket.name:  # ours: asked by listing (a missing key is a 403 to a GetObject)
+            manifest = bucket.exported(manifest_key.removesuffix(MANIFEST_OBJECT), attempt.seconds_left())
+        else:
+            manifest = bucket.manifest(manifest_key, attempt.seconds_left(), source_bucket)
         if manifest is None:
             raise BackupRejectedError(f"{action.source_uri} does not exist")
         records_key = manifest_key.removesuffix("manifest.json") + str(manifest.get("records_object"))
