@@ -13,12 +13,16 @@ code 0 only when every message reached the outcome the demo expected and announc
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import re
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,9 @@ class Scenario:
     duplicate: bool = False  # a second delivery of an earlier scenario's request
     message_id: str = ""
     task_token: str = ""  # a Step Functions task waiting for this message's outcome
+    phase: int = 0  # sent once every message of the phases before it is done (what it depends on is done)
+    direct: bool = False  # no message: a call straight to Datadog, as a producer's script makes one
+    called: tuple[str, str] | None = None  # a direct call's outcome and detail, as they stood right after it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +67,7 @@ def run_scenarios(show_logs: bool) -> int:
     from local.datadog_emulator import Fault
     from local.poller import Poller
     from local.runtime_api import LambdaRuntime
-    from local.scheduler import scheduled_input
+    from local.scheduler import SCHEDULE_ARN, scheduled_input
     from local.stack import DATASET_ID, EXPERIMENT_IDS, PROJECT_ID, local_stack
 
     started = time.monotonic()
@@ -117,13 +124,34 @@ def run_scenarios(show_logs: bool) -> int:
             }
         )
         run = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0)
-        scenarios: list[tuple[Scenario, Callable[[], str]]] = [
+        # The backup chain, in a project of its own: its golden dataset had 20 records last week (the version
+        # last week's eval runs used) and 24 since. Tonight's backup exports both versions; a script's
+        # batch_update then deletes most records, a restore brings last night's version back (exporting the
+        # mistaken one first), and last week's export is imported into a new dataset.
+        support = emulator.add_project("support")
+        golden = emulator.add_dataset(support, "golden", records=0, created_at=_days_ago(14))
+        golden.replace_current(_support_records(20), golden.created_at)
+        emulator.use_version(golden.id, golden.current_version, at=_days_ago(7))
+        golden.new_version(_support_records(24, revised=(3, 11)), _days_ago(2))
+        backups = Backups(boto3.client("s3"), aws.bucket_name, aws.values.backup_prefix, support, golden)
+        backup = json.dumps(
+            {
+                "action": "backup_datasets",
+                "project_id": support,
+                "idempotency_key": "backup-<aws.scheduler.scheduled-time>",
+                "event_time": "<aws.scheduler.scheduled-time>",
+            }
+        )
+        backup_arn = SCHEDULE_ARN.replace("-nightly", "-backup")
+        scenarios: list[tuple[Scenario, Callable[[], str | tuple[str, str]]]] = [
             (
                 Scenario("nightly snapshot (name template)", "SQS (Scheduler)", "done", "golden-{event_time"),
                 lambda: send(scheduled_input(nightly, run, attempt=1)),
             ),
             (
-                Scenario("the same run, delivered again", "SQS (Scheduler)", "done", "golden-{event_time", True),
+                Scenario(
+                    "the same run, delivered again", "SQS (Scheduler)", "done", "golden-{event_time", True, phase=1
+                ),
                 lambda: send(scheduled_input(nightly, run, attempt=2)),
             ),
             (
@@ -210,13 +238,53 @@ def run_scenarios(show_logs: bool) -> int:
                 Scenario("snapshot of a deleted dataset", "SQS", "rejected", "deleted-dataset"),
                 lambda: send(clone | {"dataset_id": "deleted-dataset", "name": "ghost"}),
             ),
+            (
+                Scenario("nightly backup", "SQS (Scheduler)", "done", "backup_datasets", phase=1),
+                lambda: send(scheduled_input(backup, run.replace(hour=4), schedule_arn=backup_arn)),
+            ),
+            (
+                Scenario("a mistaken batch_update", "Datadog API (a script)", "done", "", phase=2, direct=True),
+                lambda: _mistaken_batch_update(emulator, golden, keep=3),
+            ),
+            (
+                Scenario("restore last night's version", "SQS", "done", "restore_dataset_version", phase=2),
+                lambda: send(
+                    {
+                        "action": "restore_dataset_version",
+                        "project_id": support,
+                        "dataset_id": golden.id,
+                        "version": backups.backed_up[-1],
+                    }
+                ),
+            ),
+            (
+                Scenario("import last week's export", "SQS", "done", "import_dataset", phase=2),
+                lambda: send(
+                    {
+                        "action": "import_dataset",
+                        "project_id": support,
+                        "source_uri": backups.uri(backups.folder(backups.backed_up[0]) + "manifest.json"),
+                        "name": "golden (last week)",
+                    }
+                ),
+            ),
         ]
-        # Scheduler's second delivery of tonight's run comes once the first is done, as a redelivery does:
-        # which of the two is the duplicate is then decided, not raced between two workers of one batch.
-        first_deliveries = [(s, p) for s, p in scenarios if not s.duplicate]
-        redeliveries = [(s, p) for s, p in scenarios if s.duplicate]
-        for scenario, publish_it in first_deliveries:
-            scenario.message_id = publish_it()
+
+        # Each phase is sent once the one before it is done. Scheduler's second delivery of tonight's run
+        # comes once the first is done, as a redelivery does: which of the two is the duplicate is then
+        # decided, not raced between two workers of one batch. The backup chain runs a scene a phase: the
+        # backup, then the script's mistake (a call, at once) and what repairs it, each after what it needs.
+        def send_phase(phase: int) -> None:
+            for scenario, publish_it in scenarios:
+                if scenario.phase == phase:
+                    sent = publish_it()
+                    if isinstance(sent, tuple):
+                        scenario.called = sent
+                    else:
+                        scenario.message_id = sent
+
+        phases = sorted({scenario.phase for scenario, _ in scenarios})
+        send_phase(phases[0])
 
         # LambdaRuntime passes this process's environment (the local stack's) on to the function.
         environment = {"RETRY_BASE_DELAY_SECONDS": "1"}  # visible back-off, short enough for a demo
@@ -229,9 +297,9 @@ def run_scenarios(show_logs: bool) -> int:
         ):
             poller = Poller(aws.sqs, aws.queue_url, aws.queue_arn, runtime.invoke, aws.values.batch_size)
             drained = poller.run_until_empty(timeout_seconds=60)
-            for scenario, publish_it in redeliveries:
-                scenario.message_id = publish_it()
-            drained = poller.run_until_empty(timeout_seconds=60) and drained
+            for phase in phases[1:]:
+                send_phase(phase)
+                drained = poller.run_until_empty(timeout_seconds=60) and drained
 
         dead = {d["attributes"].get("source_message_id", d["id"]): d for d in aws.dead_letters()}
         announced: dict[str, list[dict[str, Any]]] = {}
@@ -243,10 +311,18 @@ def run_scenarios(show_logs: bool) -> int:
         )
         failures = 0
         for scenario, _ in scenarios:
+            if scenario.direct:
+                outcome, detail = scenario.called or ("missing", "the call was never made")
+                ok = outcome == scenario.expect
+                failures += not ok
+                print(f"{'ok ' if ok else 'BAD'} {scenario.label:37} {scenario.path:24} no message")
+                print(wrapped(f"{outcome}: {detail}"))
+                print(wrapped("announced: nothing (no message went through the function, so no result event)"))
+                continue
             delivery = poller.deliveries.get(scenario.message_id) or next(
                 (d for d in poller.deliveries.values() if scenario.marker in d.body), None
             )
-            outcome, detail = _outcome(delivery, dead, emulator, scenario)
+            outcome, detail = _outcome(delivery, dead, emulator, scenario, backups)
             events = announced.get(delivery.message_id, []) if delivery else []
             told, told_ok = _result_line(events, scenario)
             if scenario.task_token:
@@ -260,11 +336,14 @@ def run_scenarios(show_logs: bool) -> int:
             print(f"{'ok ' if ok else 'BAD'} {scenario.label:37} {scenario.path:24} {receives} receive(s)")
             print(wrapped(f"{outcome}: {detail}"))
             print(wrapped(f"announced: {told}"))
+        messages = [s for s, _ in scenarios if not s.direct]
+        calls = len(scenarios) - len(messages)
         print(
-            f"\n{len(scenarios)} messages: {sum(1 for s, _ in scenarios if s.expect == 'done')} expected done, "
-            f"{sum(1 for s, _ in scenarios if s.expect != 'done')} expected dead-lettered, "
+            f"\n{len(messages)} messages: {sum(1 for s in messages if s.expect == 'done')} expected done, "
+            f"{sum(1 for s in messages if s.expect != 'done')} expected dead-lettered, "
             f"{sum(len(e) for e in announced.values())} result events;\n"
-            f"{poller.invocations} invocations, {time.monotonic() - started:.1f} s, "
+            f"{calls} call{'s' * (calls != 1)} straight to Datadog, {poller.invocations} invocations, "
+            f"{time.monotonic() - started:.1f} s, "
             f"{'queue drained' if drained else 'QUEUE NOT DRAINED'}"
         )
         print(f"\ndead-letter queue ({len(dead)}):")
@@ -295,10 +374,29 @@ def _result_line(events: list[dict[str, Any]], scenario: Scenario) -> tuple[str,
     return f"{event['detail-type']} ({said})", event["detail-type"] == expected_type
 
 
-_SHOWN = ("new_dataset_id", "name", "deleted", "already_gone", "matching", "to_delete", "spared", "resolved")
+_SHOWN = (
+    "new_dataset_id",
+    "name",
+    "deleted",
+    "already_gone",
+    "matching",
+    "to_delete",
+    "spared",
+    "resolved",
+    "exported",
+    "already_there",
+    "failed",
+    "records_exported",
+    "restored_version",
+    "exported_version",
+    "record_count",
+    "source_version",
+)
 
 
-def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scenario) -> tuple[str, str]:
+def _outcome(
+    delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scenario, backups: Backups
+) -> tuple[str, str]:
     if delivery is None:
         return "missing", "the poller never received it"
     if delivery.message_id in dead:
@@ -331,8 +429,165 @@ def _outcome(delivery: Any, dead: dict[str, Any], emulator: Any, scenario: Scena
         if scenario.duplicate:  # acknowledged without a second clone
             return ("done" if len(made) == 1 else "cloned twice"), f"duplicate: {len(made)} dataset {made[0].name!r}"
         return "done", f"cloned -> {made[0].name!r} {made[0].id[:8]}… ({len(made[0].records)} records)"
+    if action["action"] == "backup_datasets":
+        return _backed_up(backups)
+    if action["action"] == "restore_dataset_version":
+        return _restored(emulator, backups, action["version"])
+    if action["action"] == "import_dataset":
+        return _imported(emulator, backups, action["name"])
     deleted = [i for i in action["experiment_ids"] if emulator.experiments[i].deleted_at]
     return "done", f"deleted {len(deleted)} experiment(s)"
+
+
+# What an export keeps of a record, and what the backup scenes compare (the records API has no tags).
+_RECORD_FIELDS = ("id", "input", "expected_output", "metadata")
+
+
+@dataclass
+class Backups:
+    """The backup chain's dataset and the bucket its exports go to, read back for the scenes' outcomes."""
+
+    s3: Any
+    bucket: str
+    prefix: str
+    project_id: str
+    dataset: Any  # the emulator's Dataset
+    backed_up: list[int] = field(init=False)  # its versions as they stand now, before the nightly backup
+
+    def __post_init__(self) -> None:
+        self.backed_up = sorted(self.dataset.versions)
+
+    def folder(self, version: int) -> str:
+        return f"{self.prefix}{self.project_id}/{self.dataset.id}/v{version}/"
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def export(self, version: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The manifest and records of the bucket's export of `version` (None and [] when there is none)."""
+        folder = self.folder(version)
+        try:
+            manifest = json.loads(self.s3.get_object(Bucket=self.bucket, Key=f"{folder}manifest.json")["Body"].read())
+            data = self.s3.get_object(Bucket=self.bucket, Key=folder + manifest["records_object"])["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None, []
+        return manifest, [json.loads(line) for line in gzip.decompress(data).splitlines() if line]
+
+
+def _backed_up(backups: Backups) -> tuple[str, str]:
+    """Every version the dataset had when the backup ran is in the bucket, its records as Datadog holds them."""
+    counts = []
+    for version in backups.backed_up:
+        manifest, records = backups.export(version)
+        if manifest is None:
+            return "not exported", f"version {version} is not in {_short_ids(backups.uri(backups.folder(version)))}"
+        if manifest["record_count"] != len(records) or not _same(records, backups.dataset.versions[version]):
+            return "unequal", f"the export of version {version} differs from Datadog's records"
+        counts.append(len(records))
+    where = _short_ids(backups.uri(backups.folder(0).removesuffix("v0/")))
+    listed = ", ".join(f"v{v} {n}" for v, n in zip(backups.backed_up, counts, strict=True))
+    return "done", (
+        f"exported {len(counts)} versions ({sum(counts)} records: {listed}) of {backups.dataset.name!r}, each as "
+        f"Datadog holds it, to {where}"
+    )
+
+
+def _mistaken_batch_update(emulator: Any, dataset: Any, keep: int) -> tuple[str, str]:
+    """A producer's script, meant to delete a few stale records, deletes all but `keep` of them: straight through
+    Datadog's API (BatchUpdateLLMObsDataset), in a new version as batch_update makes by default."""
+    from local.datadog_emulator import PREFIX
+    from local.stack import API_KEY, APP_KEY
+
+    before = len(dataset.records)
+    doomed = [record["id"] for record in dataset.records[keep:]]
+    body = {"data": {"type": "datasets", "id": dataset.id, "attributes": {"delete_records": doomed}}}
+    request = urllib.request.Request(
+        f"{emulator.url}{PREFIX}/{dataset.project_id}/datasets/{dataset.id}/batch_update",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"DD-API-KEY": API_KEY, "DD-APPLICATION-KEY": APP_KEY, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as error:
+        return f"http {error.code}", short(error.read().decode(errors="replace"), 70)
+    left = len(dataset.records)
+    return "done", (
+        f"HTTP {status}: deleted {before - left} of {before} records; {dataset.name!r} now has {left} records "
+        f"at version {dataset.current_version}"
+    )
+
+
+def _restored(emulator: Any, backups: Backups, version: int) -> tuple[str, str]:
+    """The dataset holds `version`'s records again, and the version the restore replaced was exported before it."""
+    dataset = backups.dataset
+    if not _same(dataset.records, dataset.versions[version]):
+        return "not restored", f"{dataset.name!r} has {len(dataset.records)} records at {dataset.current_version}"
+    replaced = dataset.current_version - 1  # the restore made the current version
+    manifest, records = backups.export(replaced)
+    if manifest is None or not _same(records, dataset.versions[replaced]):
+        return "not kept", f"version {replaced}, which the restore replaced, is not in the bucket as it was"
+    # In the order the emulator served them: the replaced version's pages were read before the restore.
+    mine = [r for r in emulator.requests if f"/datasets/{dataset.id}/" in r.path]
+    served = [(r.method, r.path.rsplit("/", 1)[-1], r.query.get("filter[version]")) for r in mine]
+    read = [n for n, call in enumerate(served) if call == ("GET", "records", [str(replaced)])]
+    restore = [n for n, (method, last, _) in enumerate(served) if (method, last) == ("POST", "restore")]
+    if not read or not restore or max(read) > min(restore):
+        return "not first", f"version {replaced} was not read for its export before the restore"
+    where = _short_ids(backups.uri(backups.folder(replaced) + "manifest.json"))
+    return "done", (
+        f"{dataset.name!r} back to {len(dataset.records)} records (version {dataset.current_version}, a copy of "
+        f"version {version}); the mistaken version {replaced} ({len(records)} records) kept first, at {where}"
+    )
+
+
+def _imported(emulator: Any, backups: Backups, name: str) -> tuple[str, str]:
+    """One new dataset of that name, its records those of the export and of the version exported."""
+    made = [d for d in emulator.datasets_named(name) if d.project_id == backups.project_id]
+    if len(made) != 1:
+        return "done?", f"{len(made)} datasets named {name!r}"
+    [dataset] = made
+    version = backups.backed_up[0]
+    _, exported = backups.export(version)
+    if not (_same(dataset.records, exported) and _same(dataset.records, backups.dataset.versions[version])):
+        return "unequal", f"{name!r} has {len(dataset.records)} records, not those of the export of version {version}"
+    return "done", (
+        f"new dataset {name!r} {dataset.id[:8]}…: {len(dataset.records)} records, equal to the export and to "
+        f"version {version} of {backups.dataset.name!r} (ids, inputs, expected outputs, metadata)"
+    )
+
+
+def _same(records: list[dict[str, Any]], others: list[dict[str, Any]]) -> bool:
+    """The same records, whatever their order: ids, inputs, expected outputs and metadata."""
+
+    def kept(held: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(({f: record.get(f) for f in _RECORD_FIELDS} for record in held), key=lambda r: str(r["id"]))
+
+    return kept(records) == kept(others)
+
+
+def _short_ids(text: str) -> str:
+    """Every UUID in `text` cut to its first 8 characters, as the report shows ids."""
+    return re.sub(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", r"\1…", text)
+
+
+def _support_records(count: int, revised: tuple[int, ...] = ()) -> list[dict[str, Any]]:
+    """A support assistant's golden records: `count` questions, the answers numbered in `revised` reworded."""
+    topics = ("billing", "login", "shipping", "returns")
+    return [
+        {
+            "id": f"faq-{n:02d}",
+            "input": {"question": f"support question {n}", "topic": topics[n % len(topics)]},
+            "expected_output": f"answer {n}" + (" (revised)" if n in revised else ""),
+            "metadata": {"source": "support tickets", "revised": n in revised},
+        }
+        for n in range(count)
+    ]
+
+
+def _days_ago(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 if __name__ == "__main__":
