@@ -30,6 +30,7 @@ from typing import Any, Literal
 import boto3
 import urllib3.connectionpool
 
+from bench import backups
 from bench.events import clone_event
 from local.datadog_emulator import DatadogEmulator
 from local.lambda_context import LambdaContext
@@ -263,8 +264,7 @@ def peak_rss_mb(which: str, aws: AwsResources, batches: int) -> float:
         for batch in range(batches):
             result = runtime.invoke(clone_event(10, f"mem-{which}-{batch}"))
             assert result == {"batchItemFailures": []}, result
-        status = Path(f"/proc/{runtime.pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+        return backups.vm_hwm_mb(runtime.pid)
 
 
 # --- 5. throughput at the rate limit ---------------------------------------------------------
@@ -531,7 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs and messages (a smoke test, not figures)")
     parser.add_argument("--skip-package", action="store_true", help="skip the package-size figure (needs PyPI)")
+    parser.add_argument(
+        "--only",
+        choices=["backups"],
+        help="only this group: its rows printed, its figures replaced in bench/results.json (the rest kept)",
+    )
     args = parser.parse_args(argv)
+    if args.only == "backups":
+        return only_backups(args.quick)
     runs, batches, messages, limit = (2, 5, 100, 20) if args.quick else (5, 100, 2000, 20)
     results: dict[str, Any] = {"runs": runs}
     with local_stack(visibility_timeout=2, moto_in_own_process=True) as (aws, emulator):
@@ -565,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         for which in handlers:
             results[which]["throughput"] = throughput(which, aws, emulator, messages, limit)
         results["ours"]["mixed_limits"] = mixed_limits(aws, emulator, messages // 10, per_second=5)
+        results["ours"]["backups"] = backups.backups(aws, emulator, OURS_HANDLER, ROOT / "src", _sizes(args.quick))
     if not args.skip_package:
         with tempfile.TemporaryDirectory() as work:
             for which in ("ours", "baseline"):
@@ -578,6 +586,26 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    return 0
+
+
+def _sizes(quick: bool) -> tuple[int, ...]:
+    return backups.QUICK_SIZES if quick else backups.SIZES
+
+
+def only_backups(quick: bool) -> int:
+    """The backups group alone, on a stack of its own; bench/results.json keeps every other figure it had."""
+    with local_stack(visibility_timeout=2, moto_in_own_process=True) as (aws, emulator):
+        os.environ["RETRY_BASE_DELAY_SECONDS"] = "1"
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"
+        _as_deployed(aws)
+        figures = backups.backups(aws, emulator, OURS_HANDLER, ROOT / "src", _sizes(quick))
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.setdefault("ours", {})["backups"] = figures
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(TABLE_HEADER)
+    _print_rows(backup_rows(figures))
+    print_backup_notes(figures)
     return 0
 
 
@@ -684,10 +712,10 @@ def print_table(results: dict[str, Any]) -> None:
                 ours_cost[line] <= base_cost[line] if total else None,
             )
         )
-    print(f"{'figure':48} {'llmobs-actions':>15} {'baseline':>10} {'ratio':>7}  goal")
-    for label, mine, theirs, goal, met in rows:
-        verdict = "" if met is None else ("met" if met else "NOT MET")
-        print(f"{label:48} {mine:15.2f} {theirs:10.2f} {mine / theirs if theirs else 0:7.2f}  {goal} {verdict}")
+    if "backups" in ours:
+        rows += backup_rows(ours["backups"])
+    print(TABLE_HEADER)
+    _print_rows(rows)
     dominant = max((line for line in ours_cost if line != "total"), key=lambda line: ours_cost[line])
     print(
         f"\ncost: us-east-1 on-demand prices of {PRICES['as_of']} (bench/prices.json), counted in the throughput run "
@@ -708,6 +736,107 @@ def print_table(results: dict[str, Any]) -> None:
             f"dead-lettered {tp['dead_lettered']}, done twice {tp['done_twice']}"
         )
         print(f"{which}: top imports (ms): " + ", ".join(f"{n} {ms:.0f}" for n, ms in results[which]["top_imports"]))
+    if "backups" in ours:
+        print_backup_notes(ours["backups"])
+
+
+TABLE_HEADER = f"{'figure':48} {'llmobs-actions':>15} {'baseline':>10} {'ratio':>7}  goal"
+Row = tuple[str, float, float | None, str, bool | None]
+
+
+def _print_rows(rows: list[Row]) -> None:
+    """A row without a baseline (the baseline has no such action) leaves its baseline and ratio blank."""
+    for label, mine, theirs, goal, met in rows:
+        verdict = "" if met is None else ("met" if met else "NOT MET")
+        if theirs is None:
+            print(f"{label:48} {mine:15.2f} {'':>10} {'':>7}  {goal} {verdict}")
+        else:
+            print(f"{label:48} {mine:15.2f} {theirs:10.2f} {mine / theirs if theirs else 0:7.2f}  {goal} {verdict}")
+
+
+def backup_rows(figures: dict[str, Any]) -> list[Row]:
+    """Per size: export and import records/s (met: done within the default timeout, continuing if needed, every
+    record once), their invocations and peak RSS; then how far the largest size's peaks are from the smallest's."""
+    sizes = sorted(int(key) for key in figures if key.isdigit())
+    timeout, memory = figures["function_timeout_seconds"], figures["function_memory_mb"]
+    rows: list[Row] = []
+    for size in sizes:
+        at = figures[str(size)]
+        tag = f"{size // 1000}k" if size >= 1000 else str(size)
+        for action in ("export", "import"):
+            run = at[action]
+            done = (
+                run["finished"]
+                and run["within_chain_limit"]
+                and not run["function_errors"]
+                and not run["dead_lettered"]
+                and (action == "export" or at["every_record_once"])  # an export's count is in `finished`
+            )
+            rows += [
+                (
+                    f"{action} {tag} records of 2 KB (records/s)",
+                    run["records_per_second"],
+                    None,
+                    f"within the default timeout ({timeout} s), continuing if needed:",
+                    done,
+                ),
+                ("  invocations (1 + continuations)", run["invocations"], None, "", None),
+                (
+                    "  peak RSS (MB)",
+                    run["peak_rss_mb"],
+                    None,
+                    f"< {memory} (FunctionMemorySize)",
+                    run["peak_rss_mb"] < memory,
+                ),
+            ]
+        once = at["exactly_once"]
+        wrong = once["missing"] + once["duplicated"] + once["changed"] + once["unknown"]
+        rows.append(
+            (
+                f"  {tag}: records missing, twice or changed",
+                wrong,
+                None,
+                "0: every record once, as the source",
+                at["every_record_once"],
+            )
+        )
+    # Flat compares sizes that each fill an import chunk (5,000 records): a smaller one (--quick's 1,000) holds less
+    # at a time whatever the code, and proves nothing.
+    if len(sizes) > 1 and sizes[0] >= 10_000:
+        small, large = figures[str(sizes[0])], figures[str(sizes[-1])]
+        for action in ("export", "import"):
+            grown = large[action]["peak_rss_mb"] - small[action]["peak_rss_mb"]
+            rows.append(
+                (
+                    f"{action} peak RSS, {sizes[-1] // 1000}k minus {sizes[0] // 1000}k (MB)",
+                    grown,
+                    None,
+                    f"memory flat: {sizes[-1] // 1000}k peak within +{backups.FLAT_MB} MB of {sizes[0] // 1000}k",
+                    grown <= backups.FLAT_MB,
+                )
+            )
+    return rows
+
+
+def print_backup_notes(figures: dict[str, Any]) -> None:
+    """Where each run's time went: the emulator's own work and moto's (both in the bench's process), the rest
+    the function's (its CPU, and the HTTP between)."""
+    print(
+        f"\nbackups: records of {figures['record_bytes']} B of context, gzip ratio {figures['gzip_ratio']:.1f}x; "
+        f"group took {figures['group_seconds']:.0f} s"
+    )
+    for size in sorted(int(key) for key in figures if key.isdigit()):
+        for action in ("export", "import"):
+            run = figures[str(size)][action]
+            emulator, moto = sum(run["emulator_seconds"].values()), sum(run["moto_seconds"].values())
+            rest = run["function_and_rest_seconds"]
+            print(
+                f"  {action} {size}: {run['seconds']:.1f} s: emulator {emulator:.1f} s "
+                f"({', '.join(f'{k} {v:.1f}' for k, v in sorted(run['emulator_seconds'].items()))}), "
+                f"moto {moto:.1f} s (S3 {run['moto_seconds'].get('s3', 0.0):.1f}), "
+                f"function and the rest {rest:.1f} s; "
+                f"{run['invocations']} invocation(s), {run['retries']} retried, {run['function_errors']} errors"
+            )
 
 
 if __name__ == "__main__":

@@ -109,10 +109,13 @@ def export_version(
             in_member += 1
         if cursor is not None and sum(len(chunk) for chunk in member_bytes) < PART_BYTES:
             continue  # a part other than the last must reach S3's minimum: read on
-        data = b"".join(member_bytes) + member.flush()
+        member_bytes.append(member.flush())
+        data = b"".join(member_bytes)
+        member_bytes.clear()  # one part-sized buffer in memory, not three
         if digest is not None:
             digest.update(data)
         parts.append(bucket.upload_part(records_key, upload_id, len(parts) + 1, data, attempt.seconds_left()))
+        del data  # not kept while the next part fills
         count += in_member
         checkpoint |= {"parts": [[p.number, p.etag] for p in parts], "cursor": cursor, "records": count}
         attempt.progress.checkpoint = within(checkpoint)  # a failure from here on resumes after this part

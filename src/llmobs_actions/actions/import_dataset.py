@@ -147,8 +147,9 @@ def _chunks(lines: Iterator[bytes], skip: int) -> Iterator[list[dict[str, Any]]]
 def _csv(records: list[dict[str, Any]]) -> bytes:
     """The upload's CSV: a column per record field, the id as it is and every other cell its JSON text (a string
     keeps its quotes), so a record reads back as it was written; an empty cell is null."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out = io.BytesIO()
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")  # encoded as written: no second copy of the rows
+    writer = csv.writer(text, lineterminator="\n")
     writer.writerow(RECORD_FIELDS)
     for record in records:
         writer.writerow(
@@ -157,4 +158,7 @@ def _csv(records: list[dict[str, Any]]) -> bytes:
             else ("" if record.get(field) is None else json.dumps(record[field], separators=(",", ":")))
             for field in RECORD_FIELDS
         )
-    return out.getvalue().encode()
+    text.flush()
+    rows = out.getvalue()
+    text.detach()
+    return rows

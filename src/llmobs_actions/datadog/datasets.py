@@ -113,14 +113,11 @@ class DatasetRecords(Transport):
         of the dataset has already are overwritten, not added (overwrite=true), so sending the same rows again
         never duplicates one. Returns the count of records created."""
         boundary = f"llmobs-actions-{uuid.uuid4().hex}"
-        payload = (
-            (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="records.csv"\r\n'
-                "Content-Type: text/csv\r\n\r\n"
-            ).encode()
-            + csv
-            + f"\r\n--{boundary}--\r\n".encode()
-        )
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="records.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        payload = b"".join((head, csv, f"\r\n--{boundary}--\r\n".encode()))  # one copy of the rows
         path = f"/{segment(project_id)}/datasets/{segment(dataset_id)}/records/upload"
         answer = self._call(
             "upload_records",
