@@ -144,3 +144,22 @@ def _error_detail(body: Any) -> str:
         else:
             parts.append(str(error))
     return "; ".join(parts)[:_MAX_DETAIL_CHARS]
+
+
+def _dataset_summaries(body: Any) -> list[DatasetSummary]:
+    """The datasets a listing names (id and name required), with what each says of itself."""
+    found = []
+    for item in _items(body):
+        attributes = _attributes_of(item)
+        if isinstance(item.get("id"), str) and isinstance(attributes.get("name"), str):
+            version = attributes.get("current_version")
+            found.append(
+                DatasetSummary(
+                    item["id"],
+                    attributes["name"],
+                    _text(attributes, "created_at"),
+                    _metadata(attributes),
+                    version if isinstance(version, int) and not isinstance(version, bool) else None,
+                )
+            )
+    return found

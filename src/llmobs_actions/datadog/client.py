@@ -11,6 +11,7 @@ from llmobs_actions.datadog.answers import (
     ProjectSummary,
     _attributes_of,
     _cloned_dataset,
+    _dataset_summaries,
     _every_page,
     _items,
     _metadata,
@@ -83,21 +84,7 @@ class DatadogClient(DatasetRecords):
             query["page[cursor]"] = cursor
         path = f"/{_segment(project_id)}/datasets"
         answer = self._call("list_datasets", "GET", path, keys, query=query, read_timeout=read_timeout)
-        found = []
-        for item in _items(answer.body):
-            attributes = _attributes_of(item)
-            if isinstance(item.get("id"), str) and isinstance(attributes.get("name"), str):
-                version = attributes.get("current_version")
-                found.append(
-                    DatasetSummary(
-                        item["id"],
-                        attributes["name"],
-                        _text(attributes, "created_at"),
-                        _metadata(attributes),
-                        version if isinstance(version, int) and not isinstance(version, bool) else None,
-                    )
-                )
-        return found, _next_cursor(answer.body)
+        return _dataset_summaries(answer.body), _next_cursor(answer.body)
 
     def find_datasets_by_name(
         self, keys: DatadogKeys, project_id: str, name: str, *, read_timeout: float | None = None
@@ -160,14 +147,5 @@ class DatadogClient(DatasetRecords):
     def dataset_name(
         self, keys: DatadogKeys, project_id: str, dataset_id: str, *, read_timeout: float | None = None
     ) -> str | None:
-        path, query = f"/{_segment(project_id)}/datasets", {"filter[id]": dataset_id}
-        answer = self._call("get_dataset", "GET", path, keys, query=query, read_timeout=read_timeout)
-        for item in _items(answer.body):
-            attributes = item.get("attributes")
-            if (
-                item.get("id") == dataset_id
-                and isinstance(attributes, dict)
-                and isinstance(attributes.get("name"), str)
-            ):
-                return str(attributes["name"])
-        return None
+        found = self.dataset(keys, project_id, dataset_id, read_timeout=read_timeout)
+        return found.name if found is not None else None

@@ -4,16 +4,15 @@ page, a new dataset, and uploading records (multipart CSV, answered as Server-Se
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from llmobs_actions.datadog.answers import (
     DatadogKeys,
     DatasetSummary,
     DatasetVersion,
     _attributes_of,
+    _dataset_summaries,
     _items,
     _json_or_text,
-    _metadata,
     _next_cursor,
     _text,
 )
@@ -132,24 +131,6 @@ class DatasetRecords(Transport):
             read_timeout=read_timeout,
         )
         return _upload_outcome(str(answer.body))
-
-
-def _dataset_summaries(body: Any) -> list[DatasetSummary]:
-    found = []
-    for item in _items(body):
-        attributes = _attributes_of(item)
-        if isinstance(item.get("id"), str) and isinstance(attributes.get("name"), str):
-            version = attributes.get("current_version")
-            found.append(
-                DatasetSummary(
-                    item["id"],
-                    attributes["name"],
-                    _text(attributes, "created_at"),
-                    _metadata(attributes),
-                    version if isinstance(version, int) and not isinstance(version, bool) else None,
-                )
-            )
-    return found
 
 
 def _upload_outcome(stream: str) -> int:
